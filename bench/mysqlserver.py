@@ -1,0 +1,162 @@
+"""Thin helpers around one MariaDB server: connections, counters, checksums, cleanup.
+
+The harness talks to the server with raw PyMySQL (not SQLAlchemy) so that its own
+bookkeeping is cheap, explicit, and never shares code paths with the things it measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+import pymysql.connections
+
+COUNTERS = ("Handler_write", "Handler_update", "Handler_delete")
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """Row count plus an order-independent, byte-exact content hash of a table."""
+
+    count: int
+    digest: int
+
+
+@dataclass
+class Server:
+    """Connection factory for the local server; remembers connection ids so cleanup can KILL them.
+
+    A Ctrl-C during a long server-side statement leaves that statement running and holding
+    metadata locks, which would make the final DROP DATABASE hang; killing our own
+    connections first avoids that.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "root"
+    password: str = ""
+    thread_ids: set[int] = field(default_factory=set)
+
+    def connect(self, database: str | None = None) -> pymysql.connections.Connection[Any]:
+        """Open an autocommit utf8mb4 connection with LOAD DATA LOCAL enabled."""
+        conn = pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+            local_infile=True,
+        )
+        self.thread_ids.add(conn.thread_id())
+        return conn
+
+    @contextmanager
+    def session(self) -> Iterator[pymysql.connections.Connection[Any]]:
+        """A short-lived connection, closed (and forgotten) on exit."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            self.thread_ids.discard(conn.thread_id())
+            conn.close()
+
+    def execute(self, *statements: str) -> None:
+        """Run statements in order on one fresh connection."""
+        with self.session() as conn, conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+
+    def query(self, sql: str, args: Iterable[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Fetch all rows of one query."""
+        with self.session() as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def scalar(self, sql: str) -> Any:
+        """First column of the first row."""
+        return self.query(sql)[0][0]
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy URL for the sync under test and the Python baselines."""
+        auth = self.user if not self.password else f"{self.user}:{self.password}"
+        return f"mysql+pymysql://{auth}@{self.host}:{self.port}/{database}"
+
+    def handler_counters(self) -> dict[str, int]:
+        """Global Handler_write/update/delete: write *attempts* (dup-key inserts count too)."""
+        rows = self.query("SHOW GLOBAL STATUS WHERE Variable_name IN (%s, %s, %s)", COUNTERS)
+        return {name: int(value) for name, value in rows}
+
+    def table_changes(self, database: str) -> dict[str, int]:
+        """Per-table ROWS_CHANGED from userstat (successful writes only); empty if userstat off."""
+        rows = self.query(
+            "SELECT TABLE_NAME, ROWS_CHANGED FROM information_schema.TABLE_STATISTICS"
+            " WHERE TABLE_SCHEMA = %s",
+            (database,),
+        )
+        return {name: int(changed) for name, changed in rows}
+
+    def checksum(self, table: str, exclude: str | None = None) -> Checksum:
+        """Count and summed 60-bit MD5 prefixes of every row, byte-exact.
+
+        HEX() defeats the case- and pad-insensitive collation; CAST(score AS DOUBLE)
+        prints the exact binary float value (plain FLOAT text rounds to 6 digits).
+        `exclude` names a key table whose rows are left out (deletes that an upsert-only
+        baseline is not expected to propagate).
+        """
+        row = (
+            "CONCAT_WS('|', HEX(t.first_name), HEX(t.last_name), IFNULL(HEX(t.course), 'N'),"
+            " IFNULL(CAST(t.score AS DOUBLE), 'N'))"
+        )
+        sql = (
+            f"SELECT COUNT(*), COALESCE(SUM(CONV(LEFT(MD5({row}), 15), 16, 10)), 0) FROM {table} t"
+        )
+        if exclude:
+            sql += (
+                f" LEFT JOIN {exclude} x ON x.first_name = t.first_name"
+                " AND x.last_name = t.last_name WHERE x.first_name IS NULL"
+            )
+        count, digest = self.query(sql)[0]
+        return Checksum(int(count), int(digest))
+
+    def kill_ours(self, databases: Iterable[str]) -> None:
+        """KILL our own tracked connections and any connection using one of our databases."""
+        names = list(databases)
+        with self.session() as conn, conn.cursor() as cur:
+            own = conn.thread_id()
+            ids = set(self.thread_ids)
+            if names:
+                marks = ", ".join(["%s"] * len(names))
+                cur.execute(
+                    f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB IN ({marks})", names
+                )
+                ids.update(int(r[0]) for r in cur.fetchall())
+            for thread_id in sorted(ids - {own}):
+                with contextlib.suppress(pymysql.MySQLError):  # already gone
+                    cur.execute(f"KILL {thread_id}")
+        self.thread_ids.clear()
+
+    def set_global(self, name: str, value: str | int) -> None:
+        """SET GLOBAL name = value (value is trusted, from this module)."""
+        self.execute(f"SET GLOBAL {name} = {value}")
+
+    def resize_buffer_pool(self, size_bytes: int, timeout_s: float = 120.0) -> None:
+        """Resize innodb_buffer_pool_size and wait until InnoDB reports it done."""
+        self.set_global("innodb_buffer_pool_size", size_bytes)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if int(self.scalar("SELECT @@innodb_buffer_pool_size")) == size_bytes:
+                status = self.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_resize_status'")
+                if (
+                    not status
+                    or "resiz" not in str(status[0][1]).lower()
+                    or ("complet" in str(status[0][1]).lower())
+                ):
+                    return
+            time.sleep(0.5)

@@ -1,0 +1,118 @@
+"""Ratios, target verdicts, the printed table and the JSON file.
+
+Ratios are per-row time ratios: (sync s/row) / (baseline s/row). For baselines on the same
+N that is just the wall-time ratio; it also makes the ORM baseline (smaller N) comparable.
+Below 1 means the sync is faster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Result
+from bench.runners import BASELINES, SCENARIOS
+
+Ratios = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal from bench/README.md and whether this run met it."""
+
+    name: str
+    value: float | None
+    limit: str
+    passed: bool | None  # None: not measurable in this run
+
+
+def ratios(results: list[Result]) -> Ratios:
+    """Per scenario: sync per-row time divided by each baseline's per-row time."""
+    found = {(r.scenario, r.runner): r for r in results if r.check != "FAILED"}
+    out: Ratios = {}
+    for scenario in SCENARIOS:
+        sync = found.get((scenario, "sync"))
+        if sync is None:
+            continue
+        out[scenario] = {
+            b: round(found[(scenario, b)].rows_per_s / sync.rows_per_s, 3)
+            for b in BASELINES
+            if (scenario, b) in found
+        }
+    return out
+
+
+def targets(results: list[Result], ratio: Ratios) -> list[Target]:
+    """Evaluate the README targets that a single run can decide."""
+
+    def r(scenario: str, baseline: str) -> float | None:
+        return ratio.get(scenario, {}).get(baseline)
+
+    def check(name: str, value: float | None, limit: str, ok: bool) -> Target:
+        return Target(name, value, limit, None if value is None else ok)
+
+    nochange = next((x for x in results if x.scenario == "nochange" and x.runner == "sync"), None)
+    written = None if nochange is None else nochange.rows_written
+    sync_peaks = [x.peak_mb for x in results if x.runner == "sync" and x.peak_mb is not None]
+    peak = max(sync_peaks) if sync_peaks else None
+    v = r("initial", "server")
+    out = [check("initial load vs server INSERT..SELECT", v, "<= 3x", v is not None and v <= 3)]
+    v = None if written is None else float(written)
+    out.append(check("no-change rerun: students rows written", v, "== 0", v == 0))
+    for b in ("server", "pt-table-sync"):
+        v = r("nochange", b)
+        out.append(check(f"no-change rerun vs {b}", v, "< 1x", v is not None and v < 1))
+    v = r("change", "server")
+    out.append(check("1% change vs server upsert", v, "<= 1.5x", v is not None and v <= 1.5))
+    v = r("change", "pt-table-sync")
+    out.append(check("1% change vs pt-table-sync", v, "<= 0.33x", v is not None and v <= 1 / 3))
+    out.append(check("sync peak RSS (MB)", peak, "< 100", peak is not None and peak < 100))
+    return out
+
+
+def _fmt(value: float | int | None, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(results: list[Result], ratio: Ratios) -> str:
+    """Plain fixed-width table: one line per (scenario, runner); ratios on sync lines."""
+    head = ["scenario", "runner", "rows", "wall s", "rows/s", "peak MB", "written", "state"]
+    head += [f"x {b}" for b in BASELINES] + ["check"]
+    lines = [head]
+    for res in results:
+        rs = ratio.get(res.scenario, {}) if res.runner == "sync" else {}
+        lines.append(
+            [res.scenario, res.runner, str(res.rows), f"{res.wall_s:.2f}",
+             f"{res.rows_per_s:,.0f}", _fmt(res.peak_mb, ".1f"), _fmt(res.rows_written),
+             _fmt(res.state_rows_written)]
+            + [_fmt(rs.get(b), ".2f") for b in BASELINES]
+            + [res.check + (f" {res.note}" if res.note else "")]
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in lines
+    )
+
+
+def verdicts(found: list[Target]) -> str:
+    """One line per target: PASS / FAIL / n/a."""
+    marks = {True: "PASS", False: "FAIL", None: "n/a "}
+    return "\n".join(
+        f"{marks[t.passed]}  {t.name}: {_fmt(t.value, '.3g')} (target {t.limit})" for t in found
+    )
+
+
+def write_json(path: Path, meta: dict[str, Any], results: list[Result], ratio: Ratios,
+               found: list[Target]) -> None:  # fmt: skip
+    """Write the same figures as the table, machine-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "meta": meta,
+        "results": [r.to_json() for r in results],
+        "ratios_vs_baselines": ratio,
+        "targets": [t.__dict__ for t in found],
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,230 @@
+"""The command line: parse, load settings, set up logging, hand over, map to exit codes.
+
+Exit codes: 0 success; 1 a run failed or was refused; 2 bad configuration, usage or
+database setup; 3 runs finished but rows were set aside as rejects; 4 the job was
+already running elsewhere (the lock was held).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import structlog
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+
+from etl import demo, state
+from etl.config import Settings, load_settings
+from etl.db import connect, make_databases, make_engine
+from etl.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, ConfigError, EtlError
+from etl.job import Job
+from etl.logs import Redactor, configure_logging
+from etl.progress import progress_reporter
+from etl.report import rejects_table, runs_table, summary
+from etl.schema import table_exists
+from etl.sync import RunResult, SyncOptions, run_job
+from jobs import REGISTRY, get_job
+
+log = structlog.get_logger("etl.cli")
+
+Handler = Callable[[argparse.Namespace, Settings, Redactor], int]
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line and return the process exit code."""
+    args = build_parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    try:
+        settings = load_settings(args.config, environ)
+    except ConfigError as error:
+        return _fail(error, Redactor([]), EXIT_CONFIG)
+    redactor = Redactor(_secrets(settings))
+    configure_logging(args.log_format or settings.log.format, settings.log.level, redactor)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings, redactor)
+    except EtlError as error:
+        return _fail(error, redactor, error.exit_code)
+    except KeyboardInterrupt:
+        print("etl: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $ETL_CONFIG, "
+        "else config/etl.toml if present, else built-in SQLite defaults)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        help="log line format (default: from config, auto)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m etl",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[common], help="run jobs once")
+    run.add_argument("jobs", nargs="*", metavar="JOB", help="jobs to run (default: all enabled)")
+    run.add_argument(
+        "--dry-run", action="store_true", help="report what would change, write nothing"
+    )
+    run.add_argument("--batch-size", type=_positive_int, metavar="N", help="rows per batch")
+    run.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let this run delete more than sync.max_delete_fraction of the target",
+    )
+    run.set_defaults(handler=_cmd_run)
+
+    status = commands.add_parser("status", parents=[common], help="show recent runs")
+    status.add_argument("--job", help="only this job")
+    status.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    status.set_defaults(handler=_cmd_status)
+
+    rejects = commands.add_parser("rejects", parents=[common], help="show rows set aside")
+    rejects.add_argument("job", nargs="?", help="only this job")
+    rejects.add_argument("--limit", type=_positive_int, default=50, metavar="N")
+    rejects.set_defaults(handler=_cmd_rejects)
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="fill the source with deterministic demo students"
+    )
+    demo.add_argument("--rows", type=_positive_int, default=10_000, metavar="N")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    jobs = _selected_jobs(args.jobs, settings)
+    dbs = make_databases(settings)
+    results: list[RunResult] = []
+    try:
+        for job in jobs:
+            options = _options(job, settings, args)
+            with progress_reporter(sys.stderr, job.name) as on_batch:
+                result = run_job(job, dbs, options, on_batch=on_batch)
+            results.append(result)
+            print(redactor(summary(result)))
+    finally:
+        dbs.dispose()
+    return run_exit_code(results)
+
+
+def run_exit_code(results: Sequence[RunResult]) -> int:
+    """The worst outcome wins: failed, then rejected rows, then success."""
+    if any(r.status != "succeeded" for r in results):
+        return EXIT_FAILURE
+    if any(r.counts.rejected for r in results):
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def _options(job: Job, settings: Settings, args: argparse.Namespace) -> SyncOptions:
+    job_settings = settings.job(job.name)
+    return SyncOptions(
+        batch_size=args.batch_size or job_settings.batch_size or settings.sync.batch_size,
+        dry_run=args.dry_run,
+        max_delete_fraction=settings.sync.max_delete_fraction,
+        allow_mass_delete=args.allow_mass_delete or settings.sync.allow_mass_delete,
+        pause_between_batches=settings.sync.pause_between_batches,
+        source_table=job_settings.source_table,
+        target_table=job_settings.target_table,
+    )
+
+
+def _selected_jobs(names: Sequence[str], settings: Settings) -> list[Job]:
+    """The named jobs (all must exist), or every enabled one."""
+    if names:
+        return [get_job(name) for name in dict.fromkeys(names)]
+    unknown = sorted(set(settings.jobs) - set(REGISTRY))
+    if unknown:
+        where = settings.config_path or "environment"
+        raise ConfigError(
+            f"{where}: [jobs.{unknown[0]}] names no known job; "
+            f"known jobs: {', '.join(sorted(REGISTRY))}"
+        )
+    return [job for name, job in REGISTRY.items() if settings.job(name).enabled]
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    runs = _read_state(settings, lambda s: state.recent_runs(s, args.limit, args.job))
+    print(redactor(runs_table(runs)) if runs else "no runs recorded yet")
+    return EXIT_OK
+
+
+def _cmd_rejects(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    if args.job:
+        get_job(args.job)
+    rows = _read_state(settings, lambda s: state.latest_rejects(s, args.limit, args.job))
+    print(redactor(rejects_table(rows)) if rows else "no rejected rows recorded")
+    return EXIT_OK
+
+
+def _read_state(
+    settings: Settings, query: Callable[[Session], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Query the state tables in the target; an empty list if no run ever created them."""
+    engine = make_engine(settings.target, "target")
+    try:
+        with connect(engine, "target") as connection:
+            if not table_exists(connection, state.runs.name):
+                return []
+            with Session(bind=connection) as session:
+                return query(session)
+    finally:
+        engine.dispose()
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    job = get_job("students")
+    engine = make_engine(settings.source, "source")
+    try:
+        table = job.table_named(settings.job(job.name).source_table)
+        count = demo.fill(engine, table, args.rows, args.seed)
+    finally:
+        engine.dispose()
+    print(
+        redactor(
+            f"demo: wrote {count:,} students to {table.name} in the source "
+            f"({engine.url.render_as_string(hide_password=True)})"
+        )
+    )
+    return EXIT_OK
+
+
+def _fail(error: BaseException, redactor: Redactor, code: int, stream: TextIO = sys.stderr) -> int:
+    print(redactor(f"etl: error: {error}"), file=stream)
+    return code
+
+
+def _secrets(settings: Settings) -> list[str | None]:
+    found: list[str | None] = [settings.source.password, settings.target.password]
+    for db in (settings.source, settings.target):
+        with contextlib.suppress(ArgumentError):
+            found.append(make_url(db.url).password)
+    return found
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value

@@ -1,0 +1,280 @@
+"""The tool's own tables in the target: run history, checkpoints, rejected rows.
+
+They live in the target so that a batch and its checkpoint commit in one transaction:
+after a crash the checkpoint says exactly which batches are in the target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Session
+
+from etl.diff import Key
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database.
+
+    MySQL's DATETIME has no time zone, so values are stored as naive UTC.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+metadata = MetaData()
+
+runs = Table(
+    "etl_runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("job", String(100), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(20), nullable=False),
+    Column("mode", String(10)),
+    Column("resumed_from", Text),
+    Column("rows_read", BigInteger, nullable=False, default=0),
+    Column("inserted", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("deleted", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+    Column("error", LongText),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Index("ix_etl_runs_job_started", "job", "started_at"),
+)
+
+checkpoints = Table(
+    "etl_checkpoints",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("phase", String(10), nullable=False),
+    Column("last_key", Text, nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+rejects = Table(
+    "etl_rejects",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(36), nullable=False),
+    Column("job", String(100), nullable=False),
+    Column("row_key", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("row_data", LongText, nullable=False),
+    Column("rejected_at", UTCDateTime(), nullable=False),
+    Index("ix_etl_rejects_job_run", "job", "run_id"),
+)
+
+COUNTERS = ("rows_read", "inserted", "updated", "deleted", "unchanged", "rejected")
+
+
+@dataclass
+class Counts:
+    """Running totals of one run, as stored in ``etl_runs``."""
+
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def add(self, other: Counts) -> None:
+        """Add another batch's counts to these."""
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, for log lines and the run table."""
+        return {name: getattr(self, name) for name in COUNTERS}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where an unfinished pass stopped: its phase and the last key committed."""
+
+    phase: str
+    last_key: Key
+    run_id: str
+
+
+def create_state_tables(session: Session) -> None:
+    """Create the state tables if they do not exist yet."""
+    metadata.create_all(session.connection(), checkfirst=True)
+
+
+def start_run(
+    session: Session,
+    run_id: str,
+    job: str,
+    mode: str,
+    now: datetime,
+    resumed_from: Key | None,
+    host: str,
+    pid: int,
+) -> None:
+    """Record a run as running."""
+    session.execute(
+        insert(runs).values(
+            run_id=run_id,
+            job=job,
+            started_at=now,
+            status="running",
+            mode=mode,
+            resumed_from=encode_key(resumed_from) if resumed_from else None,
+            host=host,
+            pid=pid,
+            **Counts().as_dict(),
+        )
+    )
+
+
+def save_counts(session: Session, run_id: str, counts: Counts) -> None:
+    """Store the run's totals so far (in the batch's transaction)."""
+    session.execute(update(runs).where(runs.c.run_id == run_id).values(**counts.as_dict()))
+
+
+def finish_run(
+    session: Session, run_id: str, status: str, now: datetime, counts: Counts, error: str | None
+) -> None:
+    """Record how a run ended."""
+    session.execute(
+        update(runs)
+        .where(runs.c.run_id == run_id)
+        .values(status=status, finished_at=now, error=error, **counts.as_dict())
+    )
+
+
+def load_checkpoint(session: Session, job: str) -> Checkpoint | None:
+    """The unfinished pass of this job, if any."""
+    row = session.execute(
+        select(checkpoints.c.phase, checkpoints.c.last_key, checkpoints.c.run_id).where(
+            checkpoints.c.job == job
+        )
+    ).one_or_none()
+    return Checkpoint(row.phase, decode_key(row.last_key), row.run_id) if row else None
+
+
+def save_checkpoint(
+    session: Session, job: str, checkpoint: Checkpoint | None, now: datetime
+) -> None:
+    """Move the checkpoint (in the batch's transaction); None marks the pass complete."""
+    session.execute(checkpoints.delete().where(checkpoints.c.job == job))
+    if checkpoint is not None:
+        session.execute(
+            insert(checkpoints).values(
+                job=job,
+                phase=checkpoint.phase,
+                last_key=encode_key(checkpoint.last_key),
+                run_id=checkpoint.run_id,
+                updated_at=now,
+            )
+        )
+
+
+def record_rejects(
+    session: Session,
+    run_id: str,
+    job: str,
+    columns: Sequence[str],
+    rejected: Sequence[tuple[tuple[Any, ...], str]],
+    key_length: int,
+    now: datetime,
+) -> None:
+    """Set rows aside with their reasons and raw values."""
+    if not rejected:
+        return
+    session.execute(
+        insert(rejects),
+        [
+            {
+                "run_id": run_id,
+                "job": job,
+                "row_key": encode_key(row[:key_length]),
+                "reason": reason,
+                "row_data": encode_row(columns, row),
+                "rejected_at": now,
+            }
+            for row, reason in rejected
+        ],
+    )
+
+
+def recent_runs(session: Session, limit: int, job: str | None = None) -> list[dict[str, Any]]:
+    """The latest runs, newest first."""
+    query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+    if job:
+        query = query.where(runs.c.job == job)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def latest_rejects(session: Session, limit: int, job: str | None = None) -> list[dict[str, Any]]:
+    """Rejected rows of each job's most recent run that had any, newest first."""
+    query = select(rejects).order_by(rejects.c.id.desc()).limit(limit)
+    if job:
+        query = query.where(rejects.c.job == job)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def encode_key(key: Key) -> str:
+    """A key as JSON text (keys hold strings, numbers or NULL)."""
+    return json.dumps(list(key), ensure_ascii=False)
+
+
+def decode_key(text: str) -> Key:
+    """The inverse of :func:`encode_key`."""
+    return tuple(json.loads(text))
+
+
+def encode_row(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """A raw row as JSON, keeping values JSON cannot hold (NaN, inf) readable as text."""
+    return json.dumps(
+        {name: _jsonable(value) for name, value in zip(columns, row, strict=True)},
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

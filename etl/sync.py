@@ -1,0 +1,535 @@
+"""The sync engine: one pass of a job, batch by batch, each batch one target transaction.
+
+Why committing per batch is safe: a batch's rows, its rejected rows, the run's totals
+and the checkpoint (the last key done) commit together. A crash at any instant leaves
+the target with whole batches only and a checkpoint naming the last of them, so the
+next run resumes right after it; rows are written by key (upsert/delete), so even
+redoing a batch would change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.orm import Session
+
+from etl import state, store
+from etl.db import Databases, describe_error
+from etl.diff import Changes, Key, Row, diff_rows, missing_keys
+from etl.errors import EtlError, Interrupted, MassDeleteRefused
+from etl.job import Job
+from etl.plan import Plan, make_plan
+from etl.state import Checkpoint, Counts
+from etl.validate import check_row
+
+log = structlog.get_logger("etl.sync")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How to run a job this time (from settings and the command line)."""
+
+    batch_size: int = 5000
+    dry_run: bool = False
+    max_delete_fraction: float = 0.5
+    allow_mass_delete: bool = False
+    pause_between_batches: float = 0.0
+    source_table: str | None = None
+    target_table: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """What one batch did, for progress displays."""
+
+    phase: str
+    counts: Counts
+    seconds: float
+    total_source_rows: int
+
+
+@dataclass
+class RunResult:
+    """How a run ended, for the summary line, the exit code and the daemon's metrics."""
+
+    job: str
+    run_id: str
+    status: str
+    """succeeded, failed, interrupted (stop requested) or refused (mass-delete guard)."""
+    counts: Counts = field(default_factory=Counts)
+    seconds: float = 0.0
+    mode: str = ""
+    dry_run: bool = False
+    resumed_from: Key | None = None
+    error: str | None = None
+
+
+@dataclass
+class _DeleteBudget:
+    """The mass-delete guard: how many target rows this run may still delete."""
+
+    job: str
+    target_rows: int
+    limit: float
+    unlimited: bool
+    used: int = 0
+
+    def take(self, deletes: int) -> None:
+        if self.unlimited or deletes == 0:
+            self.used += deletes
+            return
+        if self.used + deletes > self.limit * self.target_rows:
+            raise MassDeleteRefused(self.job, self.used + deletes, self.target_rows, self.limit)
+        self.used += deletes
+
+
+@dataclass
+class _Run:
+    """Everything one run carries from batch to batch."""
+
+    job: Job
+    dbs: Databases
+    plan: Plan
+    options: SyncOptions
+    run_id: str
+    clock: Clock
+    budget: _DeleteBudget
+    total_source_rows: int
+    checkpoint: Checkpoint | None = None
+    counts: Counts = field(default_factory=Counts)
+    on_batch: Callable[[BatchDone], None] | None = None
+    stop: threading.Event | None = None
+
+    @property
+    def key_length(self) -> int:
+        return len(self.job.key)
+
+    @property
+    def write(self) -> bool:
+        return not self.options.dry_run
+
+
+def run_job(
+    job: Job,
+    dbs: Databases,
+    options: SyncOptions,
+    *,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> RunResult:
+    """Run one pass of ``job``; ConfigError before any write when the setup is wrong.
+
+    Failures after the run has started are recorded in the run history and returned
+    as a result with status ``failed``, so a daemon can carry on with the next tick.
+    """
+    run_id = str(uuid.uuid4())
+    with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
+        plan = make_plan(
+            job,
+            dbs.source_engine,
+            dbs.target_engine,
+            source_name=options.source_table,
+            target_name=options.target_table,
+            create=not options.dry_run,
+        )
+        started = time.monotonic()
+        result = RunResult(job.name, run_id, "running", mode=plan.mode, dry_run=options.dry_run)
+        run = _prepare(job, dbs, plan, options, run_id, clock, result)
+        run.on_batch, run.stop = on_batch, stop
+        try:
+            _refuse_obvious_mass_delete(run)
+            _reject_null_keys(run)
+            _run_pass(run)
+            result.status = "succeeded"
+        except Interrupted as error:
+            result.status, result.error = "interrupted", str(error)
+            log.warning("run_interrupted", **run.counts.as_dict())
+        except MassDeleteRefused as error:
+            result.status, result.error = "refused", str(error)
+            log.error("run_refused", reason=str(error), **run.counts.as_dict())
+        except Exception as error:  # recorded and reported, never swallowed silently
+            result.status, result.error = "failed", describe_error(error)
+            log.exception("run_failed", error=result.error, **run.counts.as_dict())
+        result.counts, result.seconds = run.counts, time.monotonic() - started
+        _finish(run, result)
+        return result
+
+
+def _prepare(
+    job: Job,
+    dbs: Databases,
+    plan: Plan,
+    options: SyncOptions,
+    run_id: str,
+    clock: Clock,
+    result: RunResult,
+) -> _Run:
+    with dbs.Source() as source:
+        source_rows = store.count_rows(source, plan.source_table)
+    target_rows = 0
+    checkpoint = None
+    if plan.target_exists:
+        with _target_transaction(dbs, write=not options.dry_run) as target:
+            target_rows = store.count_rows(target, plan.target_table)
+            if not options.dry_run:
+                state.create_state_tables(target)
+                checkpoint = _usable_checkpoint(state.load_checkpoint(target, job.name), plan)
+                result.resumed_from = checkpoint.last_key if checkpoint else None
+                state.start_run(
+                    target,
+                    run_id,
+                    job.name,
+                    plan.mode,
+                    clock(),
+                    result.resumed_from,
+                    socket.gethostname(),
+                    os.getpid(),
+                )
+    budget = _DeleteBudget(
+        job.name,
+        target_rows,
+        options.max_delete_fraction,
+        unlimited=options.allow_mass_delete or job.delete_policy == "keep",
+    )
+    log.info(
+        "run_started",
+        mode=plan.mode,
+        dry_run=options.dry_run,
+        source_rows=source_rows,
+        target_rows=target_rows,
+        batch_size=options.batch_size,
+        resumed_from=list(checkpoint.last_key) if checkpoint else None,
+        phase=checkpoint.phase if checkpoint else None,
+    )
+    return _Run(job, dbs, plan, options, run_id, clock, budget, source_rows, checkpoint)
+
+
+def _usable_checkpoint(checkpoint: Checkpoint | None, plan: Plan) -> Checkpoint | None:
+    """A checkpoint left by a run in another mode cannot be resumed: start over."""
+    if checkpoint is None:
+        return None
+    phases = ("range",) if plan.mode == "range" else ("upsert", "sweep")
+    return checkpoint if checkpoint.phase in phases else None
+
+
+def _refuse_obvious_mass_delete(run: _Run) -> None:
+    """Stop before the first batch when the counts alone show the guard would trip.
+
+    An emptied or truncated source is the classic way to wipe a target; the per-batch
+    check would catch it too, but only after the first deletes had committed.
+    """
+    budget = run.budget
+    shortfall = budget.target_rows - run.total_source_rows
+    if budget.unlimited or budget.target_rows == 0 or shortfall <= 0:
+        return
+    if shortfall > budget.limit * budget.target_rows:
+        raise MassDeleteRefused(run.job.name, shortfall, budget.target_rows, budget.limit)
+
+
+def _reject_null_keys(run: _Run) -> None:
+    """Set aside source rows with a NULL key part: no key range contains them."""
+    plan, job = run.plan, run.job
+    with run.dbs.Source() as source:
+        rows = store.read_null_keys(source, plan.source_table, job.columns, job.key)
+    if not rows:
+        return
+    rejected = [(row, _null_key_reason(job, row)) for row in rows]
+    counts = Counts(rows_read=len(rows), rejected=len(rows))
+    with _target_transaction(run.dbs, write=run.write) as target:
+        _record(run, target, rejected, counts, checkpoint=None, move_checkpoint=False)
+    _log_rejects(rejected, job.columns)
+
+
+def _null_key_reason(job: Job, row: Row) -> str:
+    nulls = [name for name, value in zip(job.key, row, strict=False) if value is None]
+    return f"key column {', '.join(nulls)} is NULL"
+
+
+def _run_pass(run: _Run) -> None:
+    """The whole pass, from the checkpoint (if any) to the end of the key space."""
+    checkpoint = run.checkpoint
+    if run.plan.mode == "range":
+        _range_phase(run, checkpoint.last_key if checkpoint else None)
+        return
+    if checkpoint is None or checkpoint.phase == "upsert":
+        _upsert_phase(run, checkpoint.last_key if checkpoint else None)
+        checkpoint = None
+    if run.job.delete_policy == "propagate":
+        lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
+        _sweep_phase(run, lo)
+    elif run.write:
+        with _target_transaction(run.dbs, write=True) as target:
+            state.save_checkpoint(target, run.job.name, None, run.clock())
+
+
+def _range_phase(run: _Run, lo: Key | None) -> None:
+    """Range mode: the source's batch (lo, hi] against the target's rows in (lo, hi]."""
+    plan, job, size = run.plan, run.job, run.options.batch_size
+    while True:
+        started = time.monotonic()
+        page = _read_source_page(run, lo)
+        hi = page[-1][: run.key_length] if len(page) == size else None
+        valid, rejected = _check(run, page)
+        with _target_transaction(run.dbs, write=run.write) as target:
+            current = (
+                store.read_range(
+                    target, plan.target_table, job.columns, job.key, lo, hi, plan.target_backend
+                )
+                if plan.target_exists
+                else []
+            )
+            changes = diff_rows(
+                valid,
+                current,
+                key_length=run.key_length,
+                equals=plan.equals,
+                delete_missing=job.delete_policy == "propagate",
+                protected={row[: run.key_length] for row, _ in rejected},
+            )
+            run.budget.take(len(changes.deletes))
+            _apply(run, target, changes)
+            counts = _counts(len(page), changes, len(rejected))
+            next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
+            _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
+        _batch_done(run, "range", lo, hi, counts, started, rejected)
+        if hi is None:
+            return
+        lo = hi
+
+
+def _upsert_phase(run: _Run, lo: Key | None) -> None:
+    """Lookup mode, phase 1: write each source batch's rows, found by key on the target."""
+    plan, job, size = run.plan, run.job, run.options.batch_size
+    while True:
+        started = time.monotonic()
+        page = _read_source_page(run, lo)
+        hi = page[-1][: run.key_length] if len(page) == size else None
+        valid, rejected = _check(run, page)
+        with _target_transaction(run.dbs, write=run.write) as target:
+            keys = [row[: run.key_length] for row in valid]
+            current = (
+                store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+                if plan.target_exists
+                else []
+            )
+            # The target's collation is exact here, so what it returns matches by bytes.
+            changes = diff_rows(
+                valid,
+                current,
+                key_length=run.key_length,
+                equals=plan.equals,
+                delete_missing=False,
+            )
+            _apply(run, target, changes)
+            counts = _counts(len(page), changes, len(rejected))
+            following = (
+                Checkpoint("upsert", hi, run.run_id) if hi else Checkpoint("sweep", (), run.run_id)
+            )
+            _record(run, target, rejected, counts, following, move_checkpoint=True)
+        _batch_done(run, "upsert", lo, hi, counts, started, rejected)
+        if hi is None:
+            return
+        lo = hi
+
+
+def _sweep_phase(run: _Run, lo: Key | None) -> None:
+    """Lookup mode, phase 2: walk the target's keys and delete those the source lacks."""
+    plan, job, size = run.plan, run.job, run.options.batch_size
+    while True:
+        started = time.monotonic()
+        with _target_transaction(run.dbs, write=run.write) as target:
+            keys = (
+                store.read_page(
+                    target, plan.target_table, job.key, job.key, lo, size, plan.target_backend
+                )
+                if plan.target_exists
+                else []
+            )
+            hi = keys[-1] if len(keys) == size else None
+            with run.dbs.Source() as source:
+                found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
+            # The source may call 'anna' and 'Anna' equal; only an identical key counts.
+            deletes = missing_keys(keys, set(found))
+            run.budget.take(len(deletes))
+            _apply(run, target, Changes(deletes=deletes))
+            counts = Counts(deleted=len(deletes))
+            following = Checkpoint("sweep", hi, run.run_id) if hi else None
+            _record(run, target, [], counts, following, move_checkpoint=True)
+        _batch_done(run, "sweep", lo, hi, counts, started, [])
+        if hi is None:
+            return
+        lo = hi
+
+
+def _read_source_page(run: _Run, lo: Key | None) -> list[Row]:
+    """One page of source rows, in its own short read transaction."""
+    plan, job = run.plan, run.job
+    with run.dbs.Source() as source:
+        return store.read_page(
+            source,
+            plan.source_table,
+            job.columns,
+            job.key,
+            lo,
+            run.options.batch_size,
+            plan.source_backend,
+        )
+
+
+def _check(run: _Run, page: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, str]]]:
+    """Split a page into rows the target can hold and rows set aside with a reason."""
+    job, specs = run.job, run.plan.specs
+    valid: list[Row] = []
+    rejected: list[tuple[Row, str]] = []
+    for raw in page:
+        row = raw
+        if job.transform is not None:
+            row = tuple(job.transform(dict(zip(job.columns, raw, strict=True))).values())
+        reason = check_row(row, specs, job.validate)
+        if reason:
+            rejected.append((raw, reason))
+        else:
+            valid.append(row)
+    return valid, rejected
+
+
+def _apply(run: _Run, target: Session, changes: Changes) -> None:
+    """Deletes first, then upserts: see the note on key spelling in ``etl.diff``."""
+    if not run.write:
+        return
+    plan, job = run.plan, run.job
+    store.delete_keys(target, plan.target_table, job.key, changes.deletes)
+    store.upsert(
+        target,
+        plan.target_table,
+        job.columns,
+        job.key,
+        [*changes.inserts, *changes.updates],
+        plan.target_backend,
+    )
+
+
+def _record(
+    run: _Run,
+    target: Session,
+    rejected: list[tuple[Row, str]],
+    counts: Counts,
+    checkpoint: Checkpoint | None,
+    *,
+    move_checkpoint: bool,
+) -> None:
+    """Rejects, totals and checkpoint, in the batch's own transaction."""
+    run.counts.add(counts)
+    if not run.write:
+        return
+    now = run.clock()
+    state.record_rejects(
+        target, run.run_id, run.job.name, run.job.columns, rejected, run.key_length, now
+    )
+    state.save_counts(target, run.run_id, run.counts)
+    if move_checkpoint:
+        state.save_checkpoint(target, run.job.name, checkpoint, now)
+
+
+def _counts(read: int, changes: Changes, rejected: int) -> Counts:
+    return Counts(
+        rows_read=read,
+        inserted=len(changes.inserts),
+        updated=len(changes.updates),
+        deleted=len(changes.deletes),
+        unchanged=changes.unchanged,
+        rejected=rejected,
+    )
+
+
+def _batch_done(
+    run: _Run,
+    phase: str,
+    lo: Key | None,
+    hi: Key | None,
+    counts: Counts,
+    started: float,
+    rejected: list[tuple[Row, str]],
+) -> None:
+    seconds = time.monotonic() - started
+    log.info(
+        "batch_committed" if run.write else "batch_compared",
+        phase=phase,
+        lo=list(lo) if lo else None,
+        hi=list(hi) if hi else None,
+        seconds=round(seconds, 4),
+        **counts.as_dict(),
+    )
+    _log_rejects(rejected, run.job.columns)
+    if run.on_batch is not None:
+        run.on_batch(BatchDone(phase, counts, seconds, run.total_source_rows))
+    if run.stop is not None and run.stop.is_set():
+        raise Interrupted(run.job.name)
+    if run.options.pause_between_batches > 0:
+        if run.stop is not None:
+            run.stop.wait(run.options.pause_between_batches)
+        else:
+            time.sleep(run.options.pause_between_batches)
+
+
+def _log_rejects(rejected: list[tuple[Row, str]], columns: Sequence[str]) -> None:
+    for row, reason in rejected:
+        log.warning("row_rejected", reason=reason, row=state.encode_row(columns, row))
+
+
+def _finish(run: _Run, result: RunResult) -> None:
+    """Record the run's end; a failure to do so is logged, not raised over the cause."""
+    rate = run.counts.rows_read / result.seconds if result.seconds else 0.0
+    log.info(
+        "run_finished",
+        status=result.status,
+        mode=run.plan.mode,
+        dry_run=run.options.dry_run,
+        seconds=round(result.seconds, 3),
+        rows_per_second=round(rate),
+        error=result.error,
+        **run.counts.as_dict(),
+    )
+    if not run.write or not run.plan.target_exists:
+        return
+    try:
+        with _target_transaction(run.dbs, write=True) as target:
+            state.finish_run(
+                target, run.run_id, result.status, run.clock(), run.counts, result.error
+            )
+    except Exception as error:
+        log.error("run_record_failed", error=describe_error(error))
+
+
+@contextmanager
+def _target_transaction(dbs: Databases, *, write: bool) -> Iterator[Session]:
+    """One target transaction: committed when writing, always rolled back in a dry run."""
+    with dbs.Target() as session:
+        if write:
+            with session.begin():
+                yield session
+        else:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+
+__all__ = ["BatchDone", "EtlError", "RunResult", "SyncOptions", "run_job", "utc_now"]

@@ -1,0 +1,76 @@
+"""Which source rows the target can hold: pure checks against the target's column types.
+
+A row that fails is set aside with a reason instead of failing the batch; these checks
+catch what would otherwise be a database error (or, worse, silent truncation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ColumnKind = Literal["string", "float", "other"]
+
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT64_MAX = 1.7976931348623157e308
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What the target column can hold, as far as the checks need to know."""
+
+    name: str
+    kind: ColumnKind
+    nullable: bool
+    length: int | None = None
+    """Longest string in characters, when the column has a limit."""
+    single_precision: bool = False
+    """True for 4-byte floats (MySQL FLOAT, PostgreSQL REAL): smaller range and precision."""
+    forbids_nul: bool = False
+    """True where the database cannot store U+0000 in text (PostgreSQL)."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A source row set aside, with the reason in words."""
+
+    row: tuple[Any, ...]
+    reason: str
+
+
+def problem(value: Any, spec: ColumnSpec) -> str | None:
+    """Why ``value`` cannot go into the column, or None if it can."""
+    if value is None:
+        return None if spec.nullable else f"{spec.name} is NULL"
+    if spec.kind == "string" and isinstance(value, str):
+        if spec.length is not None and len(value) > spec.length:
+            return (
+                f"{spec.name} is {len(value)} characters long; "
+                f"the target column holds {spec.length}"
+            )
+        if spec.forbids_nul and "\x00" in value:
+            return f"{spec.name} contains a NUL character, which the target cannot store"
+    if spec.kind == "float" and isinstance(value, int | float):
+        if math.isnan(value) or math.isinf(value):
+            return f"{spec.name} is {value}, which the target cannot store"
+        limit = FLOAT32_MAX if spec.single_precision else FLOAT64_MAX
+        if abs(value) > limit:
+            return f"{spec.name} is {value}, out of the target column's range (±{limit:.4g})"
+    return None
+
+
+def check_row(
+    row: tuple[Any, ...],
+    specs: Sequence[ColumnSpec],
+    rule: Callable[[dict[str, Any]], str | None] | None = None,
+) -> str | None:
+    """The first reason the row cannot be written, or None when it is fine."""
+    for value, spec in zip(row, specs, strict=True):
+        reason = problem(value, spec)
+        if reason:
+            return reason
+    if rule is not None:
+        return rule({spec.name: value for spec, value in zip(specs, row, strict=True)})
+    return None
