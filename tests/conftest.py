@@ -1,0 +1,141 @@
+"""Shared fixtures: real MariaDB, PostgreSQL and SQLite databases, unique to this test run.
+
+Each run creates its own databases (``etl_t<pid>_<random>_src`` / ``_tgt``) and drops
+them at the end, so concurrent runs cannot interfere. A server that is down skips its
+tests on a laptop; under ``CI=true`` it fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support import Backend, DatabasePair, drop_all_tables
+
+MARIADB_ADMIN = os.environ.get("ETL_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
+POSTGRES_ADMIN = os.environ.get(
+    "ETL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+RUN_TAG = f"etl_t{os.getpid()}_{secrets.token_hex(3)}"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable: {error}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a database that is down is a failure)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def mariadb_urls() -> Iterator[tuple[str, str]]:
+    """URLs of two fresh MariaDB databases (source, target) for this test run."""
+    admin = create_engine(MARIADB_ADMIN, isolation_level="AUTOCOMMIT")
+    names = (f"{RUN_TAG}_src", f"{RUN_TAG}_tgt")
+    try:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    except Exception as error:
+        admin.dispose()
+        _unavailable("MariaDB at 127.0.0.1:3306", error)
+    yield tuple(f"{MARIADB_ADMIN.rstrip('/')}/{name}?charset=utf8mb4" for name in names)  # type: ignore[misc]
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_urls() -> Iterator[tuple[str, str]]:
+    """URLs of two fresh PostgreSQL databases (source, target) for this test run."""
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    names = (f"{RUN_TAG}_src", f"{RUN_TAG}_tgt")
+    try:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        _unavailable("PostgreSQL at 127.0.0.1:5432", error)
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
+    yield tuple(f"{base}/{name}" for name in names)  # type: ignore[misc]
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _urls(
+    request: pytest.FixtureRequest,
+    backend: Backend,
+    role: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    if backend == "sqlite":
+        folder = tmp_path_factory.mktemp("sqlite")
+        return f"sqlite:///{folder / (role + '.db')}"
+    fixture = "mariadb_urls" if backend == "mariadb" else "postgres_urls"
+    source, target = request.getfixturevalue(fixture)
+    return source if role == "source" else target
+
+
+PAIRINGS = [
+    ("mariadb", "mariadb"),
+    ("sqlite", "mariadb"),
+    ("postgresql", "mariadb"),
+    ("mariadb", "postgresql"),
+    ("sqlite", "sqlite"),
+    ("postgresql", "postgresql"),
+]
+
+
+def _pair(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    source: Backend,
+    target: Backend,
+) -> Iterator[DatabasePair]:
+    pair = DatabasePair(
+        source_backend=source,
+        target_backend=target,
+        source_url=_urls(request, source, "source", tmp_path_factory),
+        target_url=_urls(request, target, "target", tmp_path_factory),
+    )
+    # Same server for both roles would share one database: make that impossible.
+    assert pair.source_url != pair.target_url
+    try:
+        yield pair
+    finally:
+        pair.dispose()
+        for url in (pair.source_url, pair.target_url):
+            drop_all_tables(url)
+
+
+@pytest.fixture(params=PAIRINGS, ids=[f"{s}-to-{t}" for s, t in PAIRINGS])
+def dbs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """A source and a target database for every pairing that matters; emptied after the test."""
+    source, target = request.param
+    yield from _pair(request, tmp_path_factory, source, target)
+
+
+@pytest.fixture
+def maria(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """MariaDB to MariaDB only: for behaviours that do not depend on the pairing."""
+    yield from _pair(request, tmp_path_factory, "mariadb", "mariadb")
+
+
+@pytest.fixture
+def lite(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """SQLite to SQLite: the embedded default."""
+    yield from _pair(request, tmp_path_factory, "sqlite", "sqlite")
