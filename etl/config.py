@@ -74,6 +74,34 @@ class JobSettings:
     """Table name in the source, when it differs from the job's default."""
     target_table: str | None = None
     """Table name in the target, when it differs from the job's default."""
+    schedule: str | None = None
+    """Cron expression (minute hour day month weekday) for the daemon; default: the job's own."""
+    timezone: str = "UTC"
+    """IANA time zone the cron expression is read in, e.g. ``Europe/Berlin``."""
+    interval: float | None = None
+    """Run every this many seconds instead of on the cron schedule."""
+    jitter: float = 0.0
+    """Delay each tick by up to this many random seconds, so replicas do not stampede."""
+    run_at_start: bool = False
+    """Also run once as soon as the daemon starts, then follow the schedule."""
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """How ``python -m etl daemon`` schedules, stops and reports its health."""
+
+    health_port: int = 8000
+    """Port of the ``/healthz`` and ``/metrics`` endpoint; 0 turns it off."""
+    health_host: str = "0.0.0.0"
+    """Address the endpoint listens on; all interfaces, so an orchestrator can reach it."""
+    stop_timeout: float = 30.0
+    """Seconds SIGTERM/SIGINT waits for the batch in flight to commit before exiting anyway."""
+    misfire_grace_time: int = 300
+    """Seconds a tick may be late (process busy or down) and still run; older ones are dropped."""
+    probe_timeout: int = 2
+    """Seconds ``/healthz`` waits to connect to a database before calling it unreachable."""
+    probe_cache_seconds: float = 5.0
+    """Seconds ``/healthz`` reuses its last database check, so probes stay cheap."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,7 @@ class Settings:
     target: DatabaseSettings
     sync: SyncSettings = SyncSettings()
     log: LogSettings = LogSettings()
+    daemon: DaemonSettings = DaemonSettings()
     jobs: Mapping[str, JobSettings] = field(default_factory=dict)
     config_path: str | None = None
     """The file these settings were read from, if any (for messages)."""
@@ -103,6 +132,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "target": DatabaseSettings,
     "sync": SyncSettings,
     "log": LogSettings,
+    "daemon": DaemonSettings,
 }
 
 
@@ -130,6 +160,7 @@ def load_settings(path: str | None, environ: Mapping[str, str]) -> Settings:
         target=target,
         sync=sections.get("sync", SyncSettings()),
         log=sections.get("log", LogSettings()),
+        daemon=sections.get("daemon", DaemonSettings()),
         jobs=types.MappingProxyType(jobs),
         config_path=str(chosen) if chosen else None,
     )
@@ -303,10 +334,28 @@ def _check_ranges(settings: Settings, where: str) -> None:
     for name, job in settings.jobs.items():
         if job.batch_size is not None and job.batch_size < 1:
             raise ConfigError(f"{where}: [jobs.{name}] batch_size must be at least 1")
+        if job.interval is not None and job.interval <= 0:
+            raise ConfigError(f"{where}: [jobs.{name}] interval must be more than 0 seconds")
+        if job.jitter < 0:
+            raise ConfigError(f"{where}: [jobs.{name}] jitter must not be negative")
+    _check_daemon(settings.daemon, where)
     if settings.log.level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
             f"{where}: [log] level must be debug, info, warning or error, "
             f"got {settings.log.level!r}"
+        )
+
+
+def _check_daemon(daemon: DaemonSettings, where: str) -> None:
+    if not 0 <= daemon.health_port <= 65535:
+        raise ConfigError(f"{where}: [daemon] health_port must be 0 (off) to 65535")
+    if daemon.stop_timeout <= 0:
+        raise ConfigError(f"{where}: [daemon] stop_timeout must be more than 0 seconds")
+    if daemon.misfire_grace_time < 1:
+        raise ConfigError(f"{where}: [daemon] misfire_grace_time must be at least 1 second")
+    if daemon.probe_timeout < 1 or daemon.probe_cache_seconds < 0:
+        raise ConfigError(
+            f"{where}: [daemon] probe_timeout must be at least 1, probe_cache_seconds at least 0"
         )
 
 

@@ -11,6 +11,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REJECTED = 3
 EXIT_LOCKED = 4
+EXIT_INTERRUPTED = 130
+"""A stop was requested (SIGTERM/SIGINT) and honoured after a committed batch."""
 
 
 class EtlError(Exception):
@@ -83,6 +85,8 @@ class LockBusy(EtlError):
 
 class Interrupted(EtlError):
     """Raised inside a run when a stop was requested; the last batch has committed."""
+
+    exit_code = EXIT_INTERRUPTED
 
     def __init__(self, job: str) -> None:
         self.job = job
