@@ -36,6 +36,10 @@ class DatabaseSettings:
     """File whose first line is the password (Docker/Kubernetes secrets)."""
     connect_timeout: int = 10
     """Seconds to wait for a connection before the database counts as unreachable."""
+    read_timeout: int = 600
+    """Seconds to wait on a silent connection before it counts as lost (MySQL; PostgreSQL TCP)."""
+    pool_recycle: int = 3600
+    """Reconnect pooled connections older than this, below the server's idle timeout."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,22 @@ class SyncSettings:
     """Lift the ``max_delete_fraction`` guard (the operator has checked the source)."""
     pause_between_batches: float = 0.0
     """Seconds to sleep after each batch, to spare a busy production server."""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a batch is retried after a transient error (deadlock, lost connection)."""
+
+    attempts: int = 5
+    """Attempts per batch, the first included; 1 disables retries."""
+    initial_backoff: float = 0.5
+    """Seconds to wait before the first retry; doubles on each further retry."""
+    max_backoff: float = 30.0
+    """Longest single wait between attempts, in seconds."""
+    total_seconds: float = 300.0
+    """No further attempt once waiting for it would pass this many seconds since the first."""
+    jitter: float = 0.5
+    """Up to this many random seconds added to each wait, so clients do not retry in step."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,7 @@ class Settings:
     source: DatabaseSettings
     target: DatabaseSettings
     sync: SyncSettings = SyncSettings()
+    retry: RetrySettings = RetrySettings()
     log: LogSettings = LogSettings()
     daemon: DaemonSettings = DaemonSettings()
     jobs: Mapping[str, JobSettings] = field(default_factory=dict)
@@ -131,6 +152,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "source": DatabaseSettings,
     "target": DatabaseSettings,
     "sync": SyncSettings,
+    "retry": RetrySettings,
     "log": LogSettings,
     "daemon": DaemonSettings,
 }
@@ -159,6 +181,7 @@ def load_settings(path: str | None, environ: Mapping[str, str]) -> Settings:
         source=source,
         target=target,
         sync=sections.get("sync", SyncSettings()),
+        retry=sections.get("retry", RetrySettings()),
         log=sections.get("log", LogSettings()),
         daemon=sections.get("daemon", DaemonSettings()),
         jobs=types.MappingProxyType(jobs),
@@ -339,6 +362,9 @@ def _check_ranges(settings: Settings, where: str) -> None:
         if job.jitter < 0:
             raise ConfigError(f"{where}: [jobs.{name}] jitter must not be negative")
     _check_daemon(settings.daemon, where)
+    retry = settings.retry
+    if retry.attempts < 1 or min(retry.initial_backoff, retry.max_backoff, retry.jitter) < 0:
+        raise ConfigError(f"{where}: [retry] attempts must be at least 1, times not negative")
     if settings.log.level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
             f"{where}: [log] level must be debug, info, warning or error, "

@@ -68,10 +68,25 @@ def make_engine(db: DatabaseSettings, role: str) -> Engine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     connect_args: dict[str, Any] = {}
     if backend in ("mysql", "mariadb"):
-        connect_args = {"connect_timeout": db.connect_timeout}
-        options["pool_recycle"] = 3600  # below the server's default wait_timeout of 8h
+        # Without read/write timeouts a server that vanishes without closing the socket
+        # (power loss, a dropped route) leaves PyMySQL waiting forever.
+        connect_args = {
+            "connect_timeout": db.connect_timeout,
+            "read_timeout": db.read_timeout,
+            "write_timeout": db.read_timeout,
+        }
+        options["pool_recycle"] = db.pool_recycle  # below the server's wait_timeout (8h)
     elif backend == "postgresql":
-        connect_args = {"connect_timeout": db.connect_timeout}
+        # Keepalives find a silent peer while idle; tcp_user_timeout (ms) while sending.
+        connect_args = {
+            "connect_timeout": db.connect_timeout,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": db.read_timeout * 1000,
+        }
+        options["pool_recycle"] = db.pool_recycle
     elif backend == "sqlite":
         _make_parent_directory(url)
         connect_args = {"timeout": db.connect_timeout}
