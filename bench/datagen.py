@@ -145,6 +145,7 @@ def apply_changes(server: Server, plan: Plan, source: str, aux_prefix: str) -> s
     server.execute(
         f"UPDATE {source} s JOIN {changes} c USING (first_name, last_name) SET s.score = c.score",
         f"DELETE s FROM {source} s JOIN {deletes} d USING (first_name, last_name)",
+        database=source.split(".")[0],
     )
     load_rows(server, source, plan.inserted, "first_name, last_name, course, score")
     return deletes

@@ -58,18 +58,21 @@ class Server:
         return conn
 
     @contextmanager
-    def session(self) -> Iterator[pymysql.connections.Connection[Any]]:
+    def session(self, database: str | None = None) -> Iterator[pymysql.connections.Connection[Any]]:
         """A short-lived connection, closed (and forgotten) on exit."""
-        conn = self.connect()
+        conn = self.connect(database)
         try:
             yield conn
         finally:
             self.thread_ids.discard(conn.thread_id())
             conn.close()
 
-    def execute(self, *statements: str) -> None:
-        """Run statements in order on one fresh connection."""
-        with self.session() as conn, conn.cursor() as cur:
+    def execute(self, *statements: str, database: str | None = None) -> None:
+        """Run statements in order on one fresh connection.
+
+        Multi-table DELETE with aliases needs a default database (MariaDB error 1046 without).
+        """
+        with self.session(database) as conn, conn.cursor() as cur:
             for sql in statements:
                 cur.execute(sql)
 

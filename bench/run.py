@@ -50,7 +50,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=5000, help="passed to the sync CLI")
     p.add_argument("--seed", type=int, default=42, help="data generation seed")
     p.add_argument("--only", choices=["all", "baselines", "sync"], default="all")
-    p.add_argument("--skip", default="", help=f"comma list of baselines to skip: {BASELINES}")
+    p.add_argument(
+        "--skip",
+        default="",
+        help=f"baselines to skip, comma list of RUNNER or RUNNER@SCENARIO; runners: {BASELINES}",
+    )
     p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="JSON output")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3306)
@@ -70,7 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600, help="per sync/python run, seconds")
     p.add_argument("--pt-timeout", type=float, default=1800, help="per pt-table-sync run")
     p.add_argument("--keep", action="store_true", help="keep the databases (debugging)")
-    return p.parse_args(argv)  # fmt: skip
+    return p.parse_args(argv)
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def run_scenarios(ctx: Context, main: World, orm: World, args: argparse.Namespac
         if args.only != "baselines":
             results.append(_show(run_sync(ctx, main, scenario)))
         for runner in baselines:
+            if f"{runner}@{scenario}" in skip:
+                continue
             world = orm if runner == "orm" else main
             results.append(_show(run_baseline(ctx, world, scenario, runner)))
     return results

@@ -202,7 +202,7 @@ def pt_command(ctx: Context, world: World) -> list[str]:
     if server.password:
         dsn += f",p={server.password}"
     return [
-        "pt-table-sync", "--execute", "--charset=utf8mb4",
+        "pt-table-sync", "--execute", "--verbose", "--charset=utf8mb4",
         f"{dsn},D={world.source_db},t=students", f"D={ctx.base_db},t=students",
     ]  # fmt: skip
 
