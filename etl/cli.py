@@ -144,6 +144,7 @@ def _options(job: Job, settings: Settings, args: argparse.Namespace) -> SyncOpti
         pause_between_batches=settings.sync.pause_between_batches,
         source_table=job_settings.source_table,
         target_table=job_settings.target_table,
+        retry=settings.retry,
     )
 
 

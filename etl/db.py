@@ -45,7 +45,11 @@ def parse_url(db: DatabaseSettings, role: str) -> URL:
     try:
         url = make_url(db.url)
     except ArgumentError:
-        raise ConfigError(f"{role} url is not a database URL: {_redact_text(db.url)!r}") from None
+        # Not echoed: a malformed URL may hold a password we cannot find to mask.
+        raise ConfigError(
+            f"{role} url is not a database URL (expected "
+            "dialect+driver://user@host:port/database, e.g. mysql+pymysql://etl@db/school)"
+        ) from None
     if url.drivername in _DRIVERS:
         url = url.set(drivername=_DRIVERS[url.drivername])
     if db.password is not None:
@@ -100,6 +104,7 @@ def make_engine(db: DatabaseSettings, role: str) -> Engine:
         raise ConfigError(f"{role} url {display_url(url)}: {error}") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -142,13 +147,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # pysqlite opens its transaction lazily, at the first INSERT/UPDATE/DELETE: a SAVEPOINT
+    # before that would itself become the transaction and its RELEASE would commit. Let
+    # SQLAlchemy say BEGIN instead (the recipe in SQLAlchemy's SQLite dialect docs).
+    dbapi_connection.isolation_level = None
 
 
-def _redact_text(text: str) -> str:
-    """Mask a password in something that looks like ``scheme://user:password@host``."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    credentials, _, host = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

@@ -26,7 +26,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from etl.config import RetrySettings
@@ -183,9 +184,8 @@ def with_retries(
     retrying = Retrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_attempt(max(policy.attempts, 1)) | stop_before_delay(policy.total_seconds),
-        wait=wait_exponential_jitter(
-            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
-        ),
+        wait=wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
+        + wait_random(0, policy.jitter),
         before_sleep=before_sleep,
         reraise=True,
         **extra,

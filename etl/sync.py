@@ -18,22 +18,28 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl import state, store
+from etl.config import RetrySettings
 from etl.db import Databases, describe_error
 from etl.diff import Changes, Key, Row, diff_rows, missing_keys
 from etl.errors import EtlError, Interrupted, MassDeleteRefused
 from etl.job import Job
 from etl.plan import Plan, make_plan
+from etl.retry import is_data_error, with_retries
 from etl.state import Checkpoint, Counts
 from etl.validate import check_row
 
 log = structlog.get_logger("etl.sync")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -52,6 +58,8 @@ class SyncOptions:
     pause_between_batches: float = 0.0
     source_table: str | None = None
     target_table: str | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    """How a batch is retried after a transient error."""
 
 
 @dataclass(frozen=True)
@@ -252,8 +260,13 @@ def _reject_null_keys(run: _Run) -> None:
         return
     rejected = [(row, _null_key_reason(job, row)) for row in rows]
     counts = Counts(rows_read=len(rows), rejected=len(rows))
-    with _target_transaction(run.dbs, write=run.write) as target:
-        _record(run, target, rejected, counts, checkpoint=None, move_checkpoint=False)
+
+    def record() -> None:
+        with _target_transaction(run.dbs, write=run.write) as target:
+            _record(run, target, rejected, counts, checkpoint=None, move_checkpoint=False)
+
+    _retrying(run, "null_keys", None, record)
+    run.counts.add(counts)
     _log_rejects(rejected, job.columns)
 
 
@@ -266,116 +279,171 @@ def _run_pass(run: _Run) -> None:
     """The whole pass, from the checkpoint (if any) to the end of the key space."""
     checkpoint = run.checkpoint
     if run.plan.mode == "range":
-        _range_phase(run, checkpoint.last_key if checkpoint else None)
+        _phase(run, "range", checkpoint.last_key if checkpoint else None, _range_batch)
         return
     if checkpoint is None or checkpoint.phase == "upsert":
-        _upsert_phase(run, checkpoint.last_key if checkpoint else None)
+        _phase(run, "upsert", checkpoint.last_key if checkpoint else None, _upsert_batch)
         checkpoint = None
     if run.job.delete_policy == "propagate":
         lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
-        _sweep_phase(run, lo)
+        _phase(run, "sweep", lo, _sweep_batch)
     elif run.write:
-        with _target_transaction(run.dbs, write=True) as target:
-            state.save_checkpoint(target, run.job.name, None, run.clock())
+
+        def complete() -> None:
+            with _target_transaction(run.dbs, write=True) as target:
+                state.save_checkpoint(target, run.job.name, None, run.clock())
+
+        _retrying(run, "complete", None, complete)
 
 
-def _range_phase(run: _Run, lo: Key | None) -> None:
+@dataclass(frozen=True)
+class _Batch:
+    """What one committed batch did: where it ended, its counts, the rows it set aside."""
+
+    hi: Key | None
+    counts: Counts
+    rejected: list[tuple[Row, str]]
+
+
+BatchWork = Callable[[_Run, Key | None, bool], _Batch]
+"""One batch from ``lo``: read, compare, write, commit; ``isolate`` splits refused writes."""
+
+
+def _phase(run: _Run, phase: str, lo: Key | None, work: BatchWork) -> None:
+    """Run batches from ``lo`` to the end of the key space, each retried as a whole."""
+    while True:
+        started = time.monotonic()
+        done = _batch(run, phase, lo, work)
+        run.counts.add(done.counts)  # only now: a failed attempt's counts never commit
+        _batch_done(run, phase, lo, done.hi, done.counts, started, done.rejected)
+        if done.hi is None:
+            return
+        lo = done.hi
+
+
+def _batch(run: _Run, phase: str, lo: Key | None, work: BatchWork) -> _Batch:
+    """One batch, retried after transient errors; split up when the target refuses rows.
+
+    A data error (a constraint or trigger the validator could not know about) would
+    fail every retry alike, so the batch is redone once with ``isolate``: its writes go
+    in halves under savepoints until the refused rows are found and set aside.
+    """
+    try:
+        return _retrying(run, phase, lo, partial(work, run, lo, False))
+    except DBAPIError as error:
+        if not is_data_error(error):
+            raise
+        log.warning(
+            "batch_isolating_rows",
+            phase=phase,
+            lo=list(lo) if lo else None,
+            error=describe_error(error),
+        )
+        return _retrying(run, phase, lo, partial(work, run, lo, True))
+
+
+def _retrying(run: _Run, phase: str, lo: Key | None, work: Callable[[], T]) -> T:
+    """``work`` (a whole transaction) retried per the run's policy after transient errors."""
+
+    def attempt() -> T:
+        used = run.budget.used  # a rolled-back attempt deleted nothing
+        try:
+            return work()
+        except BaseException:
+            run.budget.used = used
+            raise
+
+    return with_retries(
+        run.options.retry,
+        attempt,
+        describe=describe_error,
+        phase=phase,
+        lo=list(lo) if lo else None,
+    )
+
+
+def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Range mode: the source's batch (lo, hi] against the target's rows in (lo, hi]."""
     plan, job, size = run.plan, run.job, run.options.batch_size
-    while True:
-        started = time.monotonic()
-        page = _read_source_page(run, lo)
-        hi = page[-1][: run.key_length] if len(page) == size else None
-        valid, rejected = _check(run, page)
-        with _target_transaction(run.dbs, write=run.write) as target:
-            current = (
-                store.read_range(
-                    target, plan.target_table, job.columns, job.key, lo, hi, plan.target_backend
-                )
-                if plan.target_exists
-                else []
+    page = _read_source_page(run, lo)
+    hi = page[-1][: run.key_length] if len(page) == size else None
+    valid, rejected = _check(run, page)
+    with _target_transaction(run.dbs, write=run.write) as target:
+        current = (
+            store.read_range(
+                target, plan.target_table, job.columns, job.key, lo, hi, plan.target_backend
             )
-            changes = diff_rows(
-                valid,
-                current,
-                key_length=run.key_length,
-                equals=plan.equals,
-                delete_missing=job.delete_policy == "propagate",
-                protected={row[: run.key_length] for row, _ in rejected},
-            )
-            run.budget.take(len(changes.deletes))
-            _apply(run, target, changes)
-            counts = _counts(len(page), changes, len(rejected))
-            next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
-            _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
-        _batch_done(run, "range", lo, hi, counts, started, rejected)
-        if hi is None:
-            return
-        lo = hi
+            if plan.target_exists
+            else []
+        )
+        changes = diff_rows(
+            valid,
+            current,
+            key_length=run.key_length,
+            equals=plan.equals,
+            delete_missing=job.delete_policy == "propagate",
+            protected={row[: run.key_length] for row, _ in rejected},
+        )
+        run.budget.take(len(changes.deletes))
+        rejected += _apply(run, target, changes, isolate=isolate)
+        counts = _counts(len(page), changes, rejected)
+        next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
+        _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
+    return _Batch(hi, counts, rejected)
 
 
-def _upsert_phase(run: _Run, lo: Key | None) -> None:
+def _upsert_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Lookup mode, phase 1: write each source batch's rows, found by key on the target."""
     plan, job, size = run.plan, run.job, run.options.batch_size
-    while True:
-        started = time.monotonic()
-        page = _read_source_page(run, lo)
-        hi = page[-1][: run.key_length] if len(page) == size else None
-        valid, rejected = _check(run, page)
-        with _target_transaction(run.dbs, write=run.write) as target:
-            keys = [row[: run.key_length] for row in valid]
-            current = (
-                store.read_keys(target, plan.target_table, job.columns, job.key, keys)
-                if plan.target_exists
-                else []
-            )
-            # The target's collation is exact here, so what it returns matches by bytes.
-            changes = diff_rows(
-                valid,
-                current,
-                key_length=run.key_length,
-                equals=plan.equals,
-                delete_missing=False,
-            )
-            _apply(run, target, changes)
-            counts = _counts(len(page), changes, len(rejected))
-            following = (
-                Checkpoint("upsert", hi, run.run_id) if hi else Checkpoint("sweep", (), run.run_id)
-            )
-            _record(run, target, rejected, counts, following, move_checkpoint=True)
-        _batch_done(run, "upsert", lo, hi, counts, started, rejected)
-        if hi is None:
-            return
-        lo = hi
+    page = _read_source_page(run, lo)
+    hi = page[-1][: run.key_length] if len(page) == size else None
+    valid, rejected = _check(run, page)
+    with _target_transaction(run.dbs, write=run.write) as target:
+        keys = [row[: run.key_length] for row in valid]
+        current = (
+            store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+            if plan.target_exists
+            else []
+        )
+        # The target's collation is exact here, so what it returns matches by bytes.
+        changes = diff_rows(
+            valid,
+            current,
+            key_length=run.key_length,
+            equals=plan.equals,
+            delete_missing=False,
+        )
+        rejected += _apply(run, target, changes, isolate=isolate)
+        counts = _counts(len(page), changes, rejected)
+        following = (
+            Checkpoint("upsert", hi, run.run_id) if hi else Checkpoint("sweep", (), run.run_id)
+        )
+        _record(run, target, rejected, counts, following, move_checkpoint=True)
+    return _Batch(hi, counts, rejected)
 
 
-def _sweep_phase(run: _Run, lo: Key | None) -> None:
+def _sweep_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Lookup mode, phase 2: walk the target's keys and delete those the source lacks."""
     plan, job, size = run.plan, run.job, run.options.batch_size
-    while True:
-        started = time.monotonic()
-        with _target_transaction(run.dbs, write=run.write) as target:
-            keys = (
-                store.read_page(
-                    target, plan.target_table, job.key, job.key, lo, size, plan.target_backend
-                )
-                if plan.target_exists
-                else []
+    with _target_transaction(run.dbs, write=run.write) as target:
+        keys = (
+            store.read_page(
+                target, plan.target_table, job.key, job.key, lo, size, plan.target_backend
             )
-            hi = keys[-1] if len(keys) == size else None
-            with run.dbs.Source() as source:
-                found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
-            # The source may call 'anna' and 'Anna' equal; only an identical key counts.
-            deletes = missing_keys(keys, set(found))
-            run.budget.take(len(deletes))
-            _apply(run, target, Changes(deletes=deletes))
-            counts = Counts(deleted=len(deletes))
-            following = Checkpoint("sweep", hi, run.run_id) if hi else None
-            _record(run, target, [], counts, following, move_checkpoint=True)
-        _batch_done(run, "sweep", lo, hi, counts, started, [])
-        if hi is None:
-            return
-        lo = hi
+            if plan.target_exists
+            else []
+        )
+        hi = keys[-1] if len(keys) == size else None
+        with run.dbs.Source() as source:
+            found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
+        # The source may call 'anna' and 'Anna' equal; only an identical key counts.
+        deletes = missing_keys(keys, set(found))
+        run.budget.take(len(deletes))
+        _apply(run, target, Changes(deletes=deletes), isolate=False)
+        counts = Counts(deleted=len(deletes))
+        following = Checkpoint("sweep", hi, run.run_id) if hi else None
+        _record(run, target, [], counts, following, move_checkpoint=True)
+    return _Batch(hi, counts, [])
 
 
 def _read_source_page(run: _Run, lo: Key | None) -> list[Row]:
@@ -410,19 +478,44 @@ def _check(run: _Run, page: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, s
     return valid, rejected
 
 
-def _apply(run: _Run, target: Session, changes: Changes) -> None:
-    """Deletes first, then upserts: see the note on key spelling in ``etl.diff``."""
+def _apply(run: _Run, target: Session, changes: Changes, *, isolate: bool) -> list[tuple[Row, str]]:
+    """Deletes first, then upserts (see the note on key spelling in ``etl.diff``).
+
+    Returns the rows the target refused, with its own error message: always none
+    unless ``isolate``, when a refused row no longer fails the whole batch.
+    """
     if not run.write:
-        return
+        return []
     plan, job = run.plan, run.job
     store.delete_keys(target, plan.target_table, job.key, changes.deletes)
-    store.upsert(
-        target,
-        plan.target_table,
-        job.columns,
-        job.key,
-        [*changes.inserts, *changes.updates],
-        plan.target_backend,
+    rows = [*changes.inserts, *changes.updates]
+    if isolate:
+        return _upsert_isolating(run, target, rows)
+    store.upsert(target, plan.target_table, job.columns, job.key, rows, plan.target_backend)
+    return []
+
+
+def _upsert_isolating(run: _Run, target: Session, rows: list[Row]) -> list[tuple[Row, str]]:
+    """Upsert under a savepoint; on a data error split in halves until single rows fail.
+
+    k refused rows among n cost about 2·k·log2(n) statements, and only in the rare
+    batch that has them; the good rows still commit with the batch's checkpoint.
+    """
+    if not rows:
+        return []
+    plan, job = run.plan, run.job
+    try:
+        with target.begin_nested():
+            store.upsert(target, plan.target_table, job.columns, job.key, rows, plan.target_backend)
+        return []
+    except DBAPIError as error:
+        if not is_data_error(error):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], describe_error(error))]
+    middle = len(rows) // 2
+    return _upsert_isolating(run, target, rows[:middle]) + _upsert_isolating(
+        run, target, rows[middle:]
     )
 
 
@@ -435,27 +528,34 @@ def _record(
     *,
     move_checkpoint: bool,
 ) -> None:
-    """Rejects, totals and checkpoint, in the batch's own transaction."""
-    run.counts.add(counts)
+    """Rejects, totals and checkpoint, in the batch's own transaction.
+
+    The stored totals include this batch; ``run.counts`` itself grows only after the
+    commit, so a batch that is rolled back and retried is not counted twice.
+    """
     if not run.write:
         return
     now = run.clock()
+    totals = Counts(**run.counts.as_dict())
+    totals.add(counts)
     state.record_rejects(
         target, run.run_id, run.job.name, run.job.columns, rejected, run.key_length, now
     )
-    state.save_counts(target, run.run_id, run.counts)
+    state.save_counts(target, run.run_id, totals)
     if move_checkpoint:
         state.save_checkpoint(target, run.job.name, checkpoint, now)
 
 
-def _counts(read: int, changes: Changes, rejected: int) -> Counts:
+def _counts(read: int, changes: Changes, rejected: list[tuple[Row, str]]) -> Counts:
+    """A batch's counts; rows the target refused count as rejected, not written."""
+    refused = {id(row) for row, _ in rejected}
     return Counts(
         rows_read=read,
-        inserted=len(changes.inserts),
-        updated=len(changes.updates),
+        inserted=sum(1 for row in changes.inserts if id(row) not in refused),
+        updated=sum(1 for row in changes.updates if id(row) not in refused),
         deleted=len(changes.deletes),
         unchanged=changes.unchanged,
-        rejected=rejected,
+        rejected=len(rejected),
     )
 
 
