@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a run failed or was refused; 2 bad configuration, usage or
 database setup; 3 runs finished but rows were set aside as rejects; 4 the job was
-already running elsewhere (the lock was held).
+already running elsewhere (the lock was held); 130 stopped by SIGTERM/SIGINT after a
+committed batch (the next run resumes there).
 """
 
 from __future__ import annotations
@@ -21,14 +22,28 @@ from sqlalchemy.orm import Session
 
 from etl import demo, state
 from etl.config import Settings, load_settings
+from etl.daemon import serve
 from etl.db import connect, make_databases, make_engine
-from etl.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, ConfigError, EtlError
+from etl.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    ConfigError,
+    EtlError,
+    LockBusy,
+)
 from etl.job import Job
 from etl.logs import Redactor, configure_logging
 from etl.progress import progress_reporter
 from etl.report import rejects_table, runs_table, summary
+from etl.runner import run_exclusive, sync_options
+from etl.schedule import job_schedule, jobs_table
 from etl.schema import table_exists
-from etl.sync import RunResult, SyncOptions, run_job
+from etl.stopping import GracefulStop
+from etl.sync import RunResult, SyncOptions, utc_now
 from jobs import REGISTRY, get_job
 
 log = structlog.get_logger("etl.cli")
@@ -90,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_cmd_run)
 
+    daemon = commands.add_parser(
+        "daemon", parents=[common], help="run enabled jobs on their schedules until stopped"
+    )
+    daemon.set_defaults(handler=_cmd_daemon)
+
+    jobs = commands.add_parser(
+        "jobs", parents=[common], help="list jobs, their schedules and next run times"
+    )
+    jobs.set_defaults(handler=_cmd_jobs)
+
     status = commands.add_parser("status", parents=[common], help="show recent runs")
     status.add_argument("--job", help="only this job")
     status.add_argument("--limit", type=_positive_int, default=20, metavar="N")
@@ -113,38 +138,66 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -
     jobs = _selected_jobs(args.jobs, settings)
     dbs = make_databases(settings)
     results: list[RunResult] = []
+    locked = 0
+    # SIGTERM/SIGINT: finish the batch in flight, record the run interrupted, run no more jobs.
+    stopper = GracefulStop(settings.daemon.stop_timeout)
     try:
-        for job in jobs:
-            options = _options(job, settings, args)
-            with progress_reporter(sys.stderr, job.name) as on_batch:
-                result = run_job(job, dbs, options, on_batch=on_batch)
-            results.append(result)
-            print(redactor(summary(result)))
+        with stopper.installed() as stop:
+            for job in jobs:
+                if stop.is_set():
+                    break
+                options = _options(job, settings, args)
+                try:
+                    with progress_reporter(sys.stderr, job.name) as on_batch:
+                        result = run_exclusive(job, dbs, options, stop=stop, on_batch=on_batch)
+                except LockBusy as busy:  # another process runs it: not a failure of ours
+                    print(redactor(f"etl: {busy}"), file=sys.stderr)
+                    locked += 1
+                    continue
+                results.append(result)
+                print(redactor(summary(result)))
     finally:
         dbs.dispose()
-    return run_exit_code(results)
+    return run_exit_code(results, locked=locked)
 
 
-def run_exit_code(results: Sequence[RunResult]) -> int:
-    """The worst outcome wins: failed, then rejected rows, then success."""
-    if any(r.status != "succeeded" for r in results):
+def run_exit_code(results: Sequence[RunResult], locked: int = 0) -> int:
+    """The worst outcome wins: failed, interrupted, locked elsewhere, rejected rows, success."""
+    if any(r.status not in ("succeeded", "interrupted") for r in results):
         return EXIT_FAILURE
+    if any(r.status == "interrupted" for r in results):
+        return EXIT_INTERRUPTED
+    if locked:
+        return EXIT_LOCKED
     if any(r.counts.rejected for r in results):
         return EXIT_REJECTED
     return EXIT_OK
 
 
+def _cmd_daemon(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    return serve(settings, _selected_jobs([], settings))
+
+
+def _cmd_jobs(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    _selected_jobs([], settings)  # a [jobs.<name>] section naming no job is an error here too
+    now = utc_now()
+    rows = []
+    for name, job in REGISTRY.items():
+        job_settings = settings.job(name)
+        schedule = job_schedule(job, job_settings, now)
+        fire = schedule.next_fire_time(now) if job_settings.enabled else None
+        rows.append((name, job_settings.enabled, schedule.description, fire))
+    print(jobs_table(rows))
+    return EXIT_OK
+
+
 def _options(job: Job, settings: Settings, args: argparse.Namespace) -> SyncOptions:
-    job_settings = settings.job(job.name)
-    return SyncOptions(
-        batch_size=args.batch_size or job_settings.batch_size or settings.sync.batch_size,
+    return sync_options(
+        job,
+        settings,
+        batch_size=args.batch_size,
         dry_run=args.dry_run,
-        max_delete_fraction=settings.sync.max_delete_fraction,
-        allow_mass_delete=args.allow_mass_delete or settings.sync.allow_mass_delete,
-        pause_between_batches=settings.sync.pause_between_batches,
-        source_table=job_settings.source_table,
-        target_table=job_settings.target_table,
-        retry=settings.retry,
+        allow_mass_delete=args.allow_mass_delete,
     )
 
 

@@ -1,0 +1,172 @@
+"""``python -m etl daemon``: the configured jobs on their schedules, in the foreground.
+
+APScheduler's BackgroundScheduler runs the ticks on worker threads while the main
+thread waits for a stop signal; only the main thread may handle signals, and keeping
+it free means a signal is acted on at once. Each tick takes the same path as the
+one-shot ``run`` (:func:`etl.runner.run_exclusive`), so the cross-process lock, the
+run history and the stop handling are the same in both.
+
+Overlap and missed ticks: ``max_instances=1`` makes a tick that arrives while the
+job is still running here be skipped (APScheduler reports EVENT_JOB_MAX_INSTANCES,
+logged and counted); ``coalesce`` turns ticks missed while the process was busy or
+asleep into one run, if it is no later than ``misfire_grace_time``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from datetime import UTC
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import structlog
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from etl import health
+from etl.config import Settings
+from etl.db import Databases, describe_error, make_databases, make_engine
+from etl.errors import EXIT_OK, ConfigError, LockBusy
+from etl.job import Job
+from etl.metrics import RunMetrics
+from etl.runner import run_exclusive, sync_options
+from etl.schedule import Schedule, job_schedule
+from etl.stopping import GracefulStop
+from etl.sync import Clock, utc_now
+
+log = structlog.get_logger("etl.daemon")
+
+
+def serve(settings: Settings, jobs: Sequence[Job], *, clock: Clock = utc_now) -> int:
+    """Run until SIGTERM/SIGINT; exit code 0 once the run in flight has stopped cleanly."""
+    now = clock()
+    planned = [(job, job_schedule(job, settings.job(job.name), now)) for job in jobs]
+    if not planned:
+        raise ConfigError("no enabled jobs to schedule: enable one under [jobs.<name>]")
+    stopper = GracefulStop(settings.daemon.stop_timeout)
+    with stopper.installed() as stop:
+        daemon = Daemon(settings, planned, stop, clock)
+        try:
+            daemon.start()
+            while not stop.wait(0.5):  # a timeout keeps the wait responsive to signals
+                pass
+        finally:
+            daemon.shutdown()
+    return EXIT_OK
+
+
+class Daemon:
+    """The scheduler, the databases, the metrics and the health endpoint of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        planned: Sequence[tuple[Job, Schedule]],
+        stop: threading.Event,
+        clock: Clock,
+    ) -> None:
+        self.settings, self.planned, self.stop, self.clock = settings, planned, stop, clock
+        self.dbs: Databases = make_databases(settings)
+        self.metrics = RunMetrics()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            # One thread per job: a long run of one job must not delay another's ticks.
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(planned)))},
+        )
+        self.scheduler.add_listener(
+            self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR
+        )
+        self.server: ThreadingHTTPServer | None = None
+        self.probe: health.DatabaseProbe | None = None
+
+    def start(self) -> None:
+        """Schedule every job, start the scheduler, then the health endpoint."""
+        now = self.clock()
+        for job, schedule in self.planned:
+            self.metrics.declare(job.name)
+            extra: dict[str, Any] = {"next_run_time": now} if schedule.run_at_start else {}
+            self.scheduler.add_job(
+                self._tick,
+                trigger=schedule.trigger,
+                args=[job],
+                id=job.name,
+                name=job.name,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=self.settings.daemon.misfire_grace_time,
+                **extra,
+            )
+        self.scheduler.start()
+        self._start_health()
+        for job, schedule in self.planned:
+            fire = self.scheduler.get_job(job.name).next_run_time
+            log.info(
+                "job_scheduled",
+                job=job.name,
+                schedule=schedule.description,
+                next_run=fire.isoformat() if fire else None,
+            )
+
+    def shutdown(self) -> None:
+        """Stop ticking, wait for the run in flight (it stops after its batch), close up."""
+        log.info("daemon_stopping")
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.server is not None:
+            health.stop_server(self.server)
+        if self.probe is not None:
+            self.probe.dispose()
+        self.dbs.dispose()
+        log.info("daemon_stopped")
+
+    def _tick(self, job: Job) -> None:
+        """One scheduled run; every failure is logged and counted, never raised."""
+        if self.stop.is_set():
+            return
+        options = sync_options(job, self.settings)
+        try:
+            result = run_exclusive(job, self.dbs, options, clock=self.clock, stop=self.stop)
+        except LockBusy as busy:
+            log.info("run_skipped", job=job.name, reason="locked", detail=str(busy))
+            self.metrics.record_skip(job.name, "locked")
+            return
+        except Exception as error:  # database down, table missing: try again next tick
+            log.error("run_failed", job=job.name, error=describe_error(error))
+            self.metrics.record_failure(job.name)
+            return
+        self.metrics.record(result, self.clock().timestamp())
+
+    def _on_event(self, event: Any) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("tick_skipped", job=event.job_id, reason="still running")
+            self.metrics.record_skip(event.job_id, "overlap")
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("tick_missed", job=event.job_id, due=str(event.scheduled_run_time))
+        else:
+            log.error("tick_crashed", job=event.job_id, error=describe_error(event.exception))
+
+    def _start_health(self) -> None:
+        daemon = self.settings.daemon
+        if not daemon.health_port:
+            return
+        engines = {
+            role: make_engine(dataclasses.replace(db, connect_timeout=daemon.probe_timeout), role)
+            for role, db in (("source", self.settings.source), ("target", self.settings.target))
+        }
+        self.probe = health.DatabaseProbe(engines, daemon.probe_cache_seconds)
+        self.server = health.start_server(
+            daemon.health_host, daemon.health_port, self._health, self.metrics.render
+        )
+
+    def _health(self) -> tuple[bool, dict[str, Any]]:
+        scheduling = self.scheduler.running and not self.stop.is_set()
+        databases = self.probe.check() if self.probe is not None else {}
+        healthy = scheduling and all(d["reachable"] for d in databases.values())
+        return healthy, {
+            "status": "ok" if healthy else "unhealthy",
+            "scheduler": "running" if scheduling else "stopping",
+            "databases": databases,
+        }

@@ -1,0 +1,110 @@
+"""A run under the job's cross-process lock: the one path both ``run`` and the daemon take.
+
+Holding the lock is what makes two things safe: no other process is writing this job's
+batches, and any ``running`` row this job still has in the run history belongs to a
+process that died (it would hold the lock otherwise), so it can be marked abandoned.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from sqlalchemy import update
+
+from etl import state
+from etl.config import Settings
+from etl.db import Databases, describe_error
+from etl.job import Job
+from etl.locks import job_lock
+from etl.schema import table_exists
+from etl.sync import BatchDone, Clock, RunResult, SyncOptions, run_job, utc_now
+
+log = structlog.get_logger("etl.runner")
+
+
+def run_exclusive(
+    job: Job,
+    dbs: Databases,
+    options: SyncOptions,
+    *,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[BatchDone], None] | None = None,
+) -> RunResult:
+    """Run ``job`` while holding its lock; LockBusy when another process is running it.
+
+    A dry run writes nothing and so takes no lock: it may look while a real run works.
+    A run that fails before it could record itself (the source is down, a table is
+    missing) is recorded as failed here, then the error is raised on.
+    """
+    if options.dry_run:
+        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch)
+    with job_lock(dbs.target_engine, job.name):
+        abandon_stale_runs(dbs, job.name, clock())
+        try:
+            return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch)
+        except Exception as error:
+            record_failed_start(dbs, job.name, clock(), describe_error(error))
+            raise
+
+
+def abandon_stale_runs(dbs: Databases, job: str, now: datetime) -> int:
+    """Mark this job's ``running`` rows abandoned; only call while holding the job's lock."""
+    with dbs.Target() as session:
+        if not table_exists(session.connection(), state.runs.name):
+            return 0
+        result = session.execute(
+            update(state.runs)
+            .where(state.runs.c.job == job, state.runs.c.status == "running")
+            .values(
+                status="abandoned",
+                finished_at=now,
+                error="the process running it stopped without recording an end",
+            )
+        )
+        marked = int(getattr(result, "rowcount", 0))
+        session.commit()
+    if marked:
+        log.warning("stale_runs_abandoned", job=job, runs=marked)
+    return marked
+
+
+def record_failed_start(dbs: Databases, job: str, now: datetime, error: str) -> None:
+    """Record a run that failed before run_job could record it; best effort."""
+    run_id = str(uuid.uuid4())
+    try:
+        with dbs.Target() as session:
+            state.create_state_tables(session)
+            state.start_run(session, run_id, job, "", now, None, socket.gethostname(), os.getpid())
+            state.finish_run(session, run_id, "failed", now, state.Counts(), error)
+            session.commit()
+    except Exception as record_error:
+        log.error("run_record_failed", job=job, error=describe_error(record_error))
+
+
+def sync_options(
+    job: Job,
+    settings: Settings,
+    *,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    allow_mass_delete: bool = False,
+) -> SyncOptions:
+    """How to run ``job``: its settings, then the sync defaults, under any command-line choices."""
+    job_settings = settings.job(job.name)
+    return SyncOptions(
+        batch_size=batch_size or job_settings.batch_size or settings.sync.batch_size,
+        dry_run=dry_run,
+        max_delete_fraction=settings.sync.max_delete_fraction,
+        allow_mass_delete=allow_mass_delete or settings.sync.allow_mass_delete,
+        pause_between_batches=settings.sync.pause_between_batches,
+        source_table=job_settings.source_table,
+        target_table=job_settings.target_table,
+        retry=settings.retry,
+    )
