@@ -57,7 +57,8 @@ def test_readme_quickstart_runs_on_the_embedded_default(
     assert (tmp_path / "var" / "target.db").exists()
     status = etl("status", env=clean, cwd=tmp_path)
     assert status.returncode == 0
-    assert "succeeded" in status.stdout and "2000" in status.stdout
+    assert "succeeded" in status.stdout
+    assert "2000" in status.stdout
 
 
 def test_missing_config_file_is_a_configuration_error(
@@ -77,7 +78,9 @@ def test_malformed_config_file_names_the_file_and_line(
     result = etl("run", "--config", str(bad), env=env)
     assert result.returncode == 2
     line = one_line_error(result)
-    assert str(bad) in line and "not valid TOML" in line and "line 2" in line
+    assert str(bad) in line
+    assert "not valid TOML" in line
+    assert "line 2" in line
     assert_target_untouched(lite)
 
 
@@ -221,6 +224,8 @@ def test_json_logs_carry_job_run_id_and_batch_bounds(
     batches = [e for e in events if e["event"] == "batch_committed"]
     assert len(batches) == 3
     assert all(e["job"] == "students" and e["run_id"] for e in batches)
-    assert batches[0]["hi"] == ["N1", "x"] and batches[1]["lo"] == ["N1", "x"]
+    assert batches[0]["hi"] == ["N1", "x"]
+    assert batches[1]["lo"] == ["N1", "x"]
     finished = [e for e in events if e["event"] == "run_finished"]
-    assert finished[0]["inserted"] == 5 and finished[0]["seconds"] >= 0
+    assert finished[0]["inserted"] == 5
+    assert finished[0]["seconds"] >= 0

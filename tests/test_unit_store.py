@@ -1,0 +1,35 @@
+"""Key range predicates: the SQL each dialect gets for (lo, hi]."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects import mysql, postgresql
+
+from etl.store import after, up_to
+from jobs.students import JOB
+
+KEY = JOB.key
+
+
+def sql(clause: object, dialect: object) -> str:
+    return str(clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
+
+
+def test_mysql_gets_the_expanded_form_its_optimiser_can_range_scan() -> None:
+    text = sql(after(JOB.table, KEY, ("Ada", "L"), "mysql"), mysql.dialect())
+    assert text == (
+        "students.first_name > 'Ada' OR students.first_name = 'Ada' AND students.last_name > 'L'"
+    )
+    upper = sql(up_to(JOB.table, KEY, ("Zoe", "M"), "mysql"), mysql.dialect())
+    assert upper == (
+        "students.first_name < 'Zoe' OR students.first_name = 'Zoe' AND students.last_name <= 'M'"
+    )
+
+
+def test_postgresql_gets_a_row_comparison() -> None:
+    text = sql(after(JOB.table, KEY, ("Ada", "L"), "postgresql"), postgresql.dialect())
+    assert text == "(students.first_name, students.last_name) > ('Ada', 'L')"
+
+
+def test_open_ends_are_no_condition() -> None:
+    assert sql(after(JOB.table, KEY, None, "mysql"), mysql.dialect()) == "true"
+    assert sql(up_to(JOB.table, KEY, None, "mysql"), mysql.dialect()) == "true"
