@@ -1,0 +1,85 @@
+"""Rows the target refuses (a constraint the validator cannot see) never sink a batch."""
+
+from __future__ import annotations
+
+from structlog.testing import capture_logs
+
+from etl.db import make_databases
+from etl.state import latest_rejects
+from tests.support import DatabasePair, same_floats
+
+
+def forbid_negative_scores(dbs: DatabasePair) -> None:
+    """A rule only the target knows: a CHECK constraint, or triggers on SQLite."""
+    if dbs.target_backend == "sqlite":
+        for event in ("INSERT", "UPDATE"):
+            dbs.execute(
+                "target",
+                f"CREATE TRIGGER no_negative_{event.lower()} BEFORE {event} ON students "
+                "WHEN NEW.score < 0 BEGIN SELECT RAISE(ABORT, 'score must not be negative'); END",
+            )
+        return
+    dbs.execute("target", "ALTER TABLE students ADD CONSTRAINT ck_score CHECK (score >= 0)")
+
+
+def rejects(dbs: DatabasePair) -> list[dict[str, object]]:
+    databases = make_databases(dbs.settings())
+    try:
+        with databases.Target() as session:
+            return latest_rejects(session, 100, "students")
+    finally:
+        databases.dispose()
+
+
+def students(count: int) -> list[tuple[str, str, str, float]]:
+    return [(f"S{i:04d}", f"L{i % 3}", f"Course {i % 5}", float(i)) for i in range(count)]
+
+
+def test_refused_rows_are_set_aside_and_the_rest_commits(dbs: DatabasePair) -> None:
+    """Rows the target refuses go to etl_rejects with its message; the rest of the batch lands."""
+    dbs.create_source(students(90))
+    assert dbs.run(batch_size=25).status == "succeeded"
+    forbid_negative_scores(dbs)
+    bad_updates = ("S0003", "S0040", "S0077")
+    dbs.execute("source", "UPDATE students SET score = -1 WHERE first_name IN ('S0003', 'S0040')")
+    dbs.execute("source", "UPDATE students SET score = -5 WHERE first_name = 'S0077'")
+    dbs.execute("source", "UPDATE students SET course = 'Logic' WHERE first_name = 'S0041'")
+    dbs.insert("source", [("New", "Bad", "X", -2.0), ("New", "Good", "Y", 2.0)])
+
+    with capture_logs() as logs:
+        result = dbs.run(batch_size=25)
+
+    assert result.status == "succeeded", result.error
+    assert result.counts.rejected == 4
+    assert (result.counts.inserted, result.counts.updated) == (1, 1)
+    assert any(entry["event"] == "batch_isolating_rows" for entry in logs)
+    reasons = {str(r["row_key"]): str(r["reason"]) for r in rejects(dbs)}
+    assert set(reasons) == {f'["{k}", "L{int(k[1:]) % 3}"]' for k in bad_updates} | {
+        '["New", "Bad"]'
+    }
+    # The database's own words: the constraint's name, or the trigger's message.
+    assert all("ck_score" in r or "negative" in r for r in reasons.values()), reasons
+    expected = [
+        row for row in dbs.rows("source") if row[0] not in bad_updates and row[:2] != ("New", "Bad")
+    ]
+    old = {row[:2]: row for row in students(90)}
+    expected += [old[(k, f"L{int(k[1:]) % 3}")] for k in bad_updates]
+    assert same_floats(dbs.rows("target"), sorted(expected, key=lambda r: (r[0], r[1])))
+
+
+def test_fixed_rows_are_picked_up_by_the_next_run(dbs: DatabasePair) -> None:
+    """Once the source is corrected, the next run writes the rows it set aside."""
+    dbs.create_source(students(40))
+    dbs.run(batch_size=15)
+    forbid_negative_scores(dbs)
+    dbs.execute("source", "UPDATE students SET score = -1 WHERE first_name IN ('S0001', 'S0020')")
+    dbs.insert("source", [("New", "Bad", "X", -2.0)])
+    assert dbs.run(batch_size=15).counts.rejected == 3
+
+    dbs.execute("source", "UPDATE students SET score = 7.5 WHERE score < 0")
+    result = dbs.run(batch_size=15)
+
+    assert result.status == "succeeded"
+    assert result.counts.rejected == 0
+    assert (result.counts.inserted, result.counts.updated) == (1, 2)
+    assert same_floats(dbs.rows("target"), dbs.rows("source"))
