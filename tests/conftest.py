@@ -139,3 +139,12 @@ def lite(
 ) -> Iterator[DatabasePair]:
     """SQLite to SQLite: the embedded default."""
     yield from _pair(request, tmp_path_factory, "sqlite", "sqlite")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI a skipped test is a failure: nothing may quietly go untested."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if IN_CI and skipped and exitstatus == 0:
+        print(f"\nCI=true: {len(skipped)} test(s) skipped; under CI that is a failure")
+        session.exitstatus = 1

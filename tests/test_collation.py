@@ -141,8 +141,8 @@ def test_created_target_keeps_a_mariadb_sources_collation(maria: DatabasePair) -
     with maria.engine("target").connect() as connection:
         found = connection.execute(
             text(
-                "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE "
-                "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'students' AND COLUMN_NAME = 'first_name'"
+                "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "DATABASE() AND TABLE_NAME = 'students' AND COLUMN_NAME = 'first_name'"
             )
         ).scalar_one()
     assert found == "utf8mb4_unicode_ci"
