@@ -80,7 +80,10 @@ def record_failed_start(dbs: Databases, job: str, now: datetime, error: str) -> 
     run_id = str(uuid.uuid4())
     try:
         with dbs.Target() as session:
-            state.create_state_tables(session)
+            # Bad configuration must leave a fresh target untouched: record the failure
+            # only where this tool already keeps its run history.
+            if not table_exists(session.connection(), state.runs.name):
+                return
             state.start_run(session, run_id, job, "", now, None, socket.gethostname(), os.getpid())
             state.finish_run(session, run_id, "failed", now, state.Counts(), error)
             session.commit()
