@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a run failed or was refused; 2 bad configuration, usage or
 database setup; 3 runs finished but rows were set aside as rejects; 4 the job was
-already running elsewhere (the lock was held); 130 stopped by SIGTERM/SIGINT after a
-committed batch (the next run resumes there).
+already running elsewhere (the lock was held); 5 ``verify`` found drift; 130 stopped
+by SIGTERM/SIGINT after a committed batch (the next run resumes there).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from etl.daemon import serve
 from etl.db import connect, make_databases, make_engine
 from etl.errors import (
     EXIT_CONFIG,
+    EXIT_DRIFT,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -44,6 +45,8 @@ from etl.schedule import job_schedule, jobs_table
 from etl.schema import table_exists
 from etl.stopping import GracefulStop
 from etl.sync import RunResult, SyncOptions, utc_now
+from etl.verify import describe as describe_verify
+from etl.verify import verify_job
 from jobs import REGISTRY, get_job
 
 log = structlog.get_logger("etl.cli")
@@ -124,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("job", nargs="?", help="only this job")
     rejects.add_argument("--limit", type=_positive_int, default=50, metavar="N")
     rejects.set_defaults(handler=_cmd_rejects)
+
+    verify = commands.add_parser(
+        "verify", parents=[common], help="compare source and target; exit 5 on drift"
+    )
+    verify.add_argument("jobs", nargs="*", metavar="JOB", help="jobs (default: all enabled)")
+    verify.add_argument(
+        "--limit", type=_positive_int, default=50, metavar="N", help="differing keys to print"
+    )
+    verify.add_argument("--batch-size", type=_positive_int, metavar="N", help="keys per range")
+    verify.set_defaults(handler=_cmd_verify)
 
     demo = commands.add_parser(
         "demo", parents=[common], help="fill the source with deterministic demo students"
@@ -219,6 +232,27 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, redactor: Redactor
     runs = _read_state(settings, lambda s: state.recent_runs(s, args.limit, args.job))
     print(redactor(runs_table(runs)) if runs else "no runs recorded yet")
     return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    dbs = make_databases(settings)
+    drift = False
+    try:
+        for job in _selected_jobs(args.jobs, settings):
+            job_settings = settings.job(job.name)
+            report = verify_job(
+                job,
+                dbs,
+                page_size=args.batch_size or job_settings.batch_size or settings.sync.batch_size,
+                limit=args.limit,
+                source_table=job_settings.source_table,
+                target_table=job_settings.target_table,
+            )
+            print(redactor("\n".join(describe_verify(report))))
+            drift = drift or report.drift > 0
+    finally:
+        dbs.dispose()
+    return EXIT_DRIFT if drift else EXIT_OK
 
 
 def _cmd_rejects(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:

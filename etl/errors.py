@@ -11,6 +11,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REJECTED = 3
 EXIT_LOCKED = 4
+EXIT_DRIFT = 5
+"""``verify`` found keys on which the source and the target disagree."""
 EXIT_INTERRUPTED = 130
 """A stop was requested (SIGTERM/SIGINT) and honoured after a committed batch."""
 
