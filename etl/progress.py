@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -29,7 +30,10 @@ def progress_reporter(stream: TextIO, job: str) -> Iterator[Callable[[BatchDone]
                     unit_scale=True,
                     file=stream,
                     leave=False,
-                    dynamic_ncols=True,
+                    # A terminal that reports no size (a bare pty) would get no bar at all.
+                    ncols=None if _width(stream) else 100,
+                    nrows=None if _width(stream) else 24,
+                    dynamic_ncols=bool(_width(stream)),
                 )
             )
         bars[0].update(batch.counts.rows_read)
@@ -39,3 +43,11 @@ def progress_reporter(stream: TextIO, job: str) -> Iterator[Callable[[BatchDone]
     finally:
         for bar in bars:
             bar.close()
+
+
+def _width(stream: TextIO) -> int:
+    """The terminal's width in columns; 0 when it does not say."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return 0
