@@ -1,7 +1,8 @@
 """Timing, peak-RSS and write-counter capture for one measured run.
 
-Child processes are reaped with os.wait4 so ru_maxrss is that child's own peak, not the
-harness's, and not the maximum over all children so far (RUSAGE_CHILDREN would be).
+Child processes are reaped with os.wait4 (in bench.launch) so ru_maxrss is that child's
+own peak, not the harness's, and not the maximum over all children so far
+(RUSAGE_CHILDREN would be).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,34 +73,40 @@ def kill_current_child() -> None:
 def run_child(
     cmd: Sequence[str], env: Mapping[str, str], log: Path, timeout_s: float, cwd: Path
 ) -> Child:
-    """Run cmd with output to `log`, in its own process group; measure wall time and peak RSS."""
+    """Run cmd via bench.launch (see there why), output to `log`, in its own process group.
+
+    Wall time and peak RSS are the launcher's measurements of cmd alone.
+    """
     global _current
     log.parent.mkdir(parents=True, exist_ok=True)
+    stats = log.with_suffix(".rusage")
+    stats.unlink(missing_ok=True)
+    launcher = [sys.executable, "-m", "bench.launch", str(stats), *cmd]
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        kill_current_child()
+
     with log.open("wb") as out:
-        start = time.perf_counter()
         proc = subprocess.Popen(
-            list(cmd), stdout=out, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
+            launcher, stdout=out, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
             start_new_session=True,
         )  # fmt: skip
         _current = proc
-        timed_out = threading.Event()
-
-        def on_timeout() -> None:
-            timed_out.set()
-            kill_current_child()
-
         timer = threading.Timer(timeout_s, on_timeout)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        _current = None
+            _current = None
     if timed_out.is_set():
         raise RunFailed(f"{cmd[0]} timed out after {timeout_s:.0f}s; log: {log}\n{tail(log)}")
-    return Child(wall, usage.ru_maxrss / 1024, proc.returncode)
+    if not stats.exists():
+        raise RunFailed(f"{cmd[0]}: launcher died (exit {proc.returncode}); log: {log}")
+    wall, peak_kib = stats.read_text(encoding="ascii").split()
+    return Child(float(wall), int(peak_kib) / 1024, proc.returncode)
 
 
 def tail(log: Path, lines: int = 25) -> str:

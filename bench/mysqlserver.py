@@ -19,6 +19,11 @@ import pymysql.connections
 COUNTERS = ("Handler_write", "Handler_update", "Handler_delete")
 
 
+def _thread_id(conn: pymysql.connections.Connection[Any]) -> int:
+    """Server connection id (PyMySQL leaves this method unannotated)."""
+    return int(conn.thread_id())  # type: ignore[no-untyped-call]
+
+
 @dataclass(frozen=True)
 class Checksum:
     """Row count plus an order-independent, byte-exact content hash of a table."""
@@ -54,7 +59,7 @@ class Server:
             autocommit=True,
             local_infile=True,
         )
-        self.thread_ids.add(conn.thread_id())
+        self.thread_ids.add(_thread_id(conn))
         return conn
 
     @contextmanager
@@ -64,7 +69,7 @@ class Server:
         try:
             yield conn
         finally:
-            self.thread_ids.discard(conn.thread_id())
+            self.thread_ids.discard(_thread_id(conn))
             conn.close()
 
     def execute(self, *statements: str, database: str | None = None) -> None:
@@ -132,7 +137,7 @@ class Server:
         """KILL our own tracked connections and any connection using one of our databases."""
         names = list(databases)
         with self.session() as conn, conn.cursor() as cur:
-            own = conn.thread_id()
+            own = _thread_id(conn)
             ids = set(self.thread_ids)
             if names:
                 marks = ", ".join(["%s"] * len(names))

@@ -184,6 +184,7 @@ def meta(server: Server, args: argparse.Namespace, names: Names) -> dict[str, An
         "mariadb": server.scalar("SELECT VERSION()"),
         "buffer_pool_mb": int(server.scalar("SELECT @@innodb_buffer_pool_size")) >> 20,
         "python": platform.python_version(), "pt_table_sync": pt,
+        "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3],
     }  # fmt: skip
 
 
@@ -199,12 +200,21 @@ def cleanup(server: Server, names: Names, keep: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the harness; exit 1 if any run or check failed, 2 on bad usage."""
-    args = parse_args(argv)
+    """Run the harness; exit 1 if any run or check failed, 2 on bad usage, 130 if stopped."""
+    try:
+        return _main(parse_args(argv))
+    except KeyboardInterrupt as exc:
+        print(f"\n== interrupted ({exc or 'Ctrl-C'}); cleaned up")
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    """The run proper; cleanup happens in its finally blocks, before any interrupt escapes."""
     if args.only != "baselines" and not sync_available():
         print("etl CLI not found (etl/__main__.py); use `--only baselines`", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # also when started with SIGINT ignored (&)
     server = Server(args.host, args.port, args.user, args.password)
     names = Names.fresh()
     logs = RESULTS / "logs" / names.prefix
