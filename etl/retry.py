@@ -99,12 +99,13 @@ def classify(error: BaseException) -> Kind:
 def _classify_driver(error: BaseException | None) -> Kind:
     if error is None:
         return "permanent"
+    module = type(error).__module__
+    if module.startswith("pymysql"):
+        # Before the SQLSTATE: PyMySQL reports a generic one (HY000) for most errors.
+        return _classify_mysql(error)
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         return _classify_sqlstate(sqlstate)
-    module = type(error).__module__
-    if module.startswith("pymysql"):
-        return _classify_mysql(error)
     if module.startswith("psycopg"):
         # No SQLSTATE: the error came from the client library, e.g. the connection dropped.
         lost = type(error).__name__ in ("OperationalError", "InterfaceError")

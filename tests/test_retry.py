@@ -126,3 +126,10 @@ def test_retries_stop_before_the_time_budget_would_pass() -> None:
     with pytest.raises(pymysql.err.OperationalError):
         with_retries(policy, work, describe=describe_error)
     assert 2 <= len(calls) <= 3
+
+
+def test_mysql_error_numbers_win_over_the_generic_sqlstate() -> None:
+    """PyMySQL tags most errors HY000; the error number decides (1205 is transient)."""
+    error = pymysql.err.OperationalError(1205, "Lock wait timeout exceeded")
+    error.sqlstate = "HY000"  # type: ignore[attr-defined]
+    assert classify(error) == "transient"
