@@ -21,10 +21,15 @@ _LOOKUP_CHUNK = 5000
 
 
 def after(table: Table, key: Sequence[str], lo: Key | None, backend: str) -> ColumnElement[bool]:
-    """Keys strictly after ``lo`` (everything when ``lo`` is None)."""
-    if lo is None:
-        return true()
+    """Keys strictly after ``lo``; from the start when ``lo`` is None.
+
+    The start excludes keys with a NULL part (only SQLite lets a key hold one): they
+    belong to no range, and a NULL boundary would end the pagination early. They are
+    set aside as rejects separately.
+    """
     columns = [table.c[name] for name in key]
+    if lo is None:
+        return and_(*[column.is_not(None) for column in columns])
     if backend != "mysql":
         return tuple_(*columns) > tuple_(*lo)
     # MySQL's range optimiser uses the index for this expanded form, not for (a, b) > (x, y).

@@ -30,6 +30,8 @@ def test_postgresql_gets_a_row_comparison() -> None:
     assert text == "(students.first_name, students.last_name) > ('Ada', 'L')"
 
 
-def test_open_ends_are_no_condition() -> None:
-    assert sql(after(JOB.table, KEY, None, "mysql"), mysql.dialect()) == "true"
+def test_open_ends_exclude_only_null_keys() -> None:
+    """From the start means every non-NULL key; to the end is no condition at all."""
+    start = sql(after(JOB.table, KEY, None, "mysql"), mysql.dialect())
+    assert start == "students.first_name IS NOT NULL AND students.last_name IS NOT NULL"
     assert sql(up_to(JOB.table, KEY, None, "mysql"), mysql.dialect()) == "true"
