@@ -28,7 +28,8 @@ def summary(result: RunResult) -> str:
     if result.error:
         line += f"\n  error: {result.error}"
     if c.rejected:
-        line += f"\n  {c.rejected:,} rows set aside: see `python -m etl rejects {result.job}`"
+        rows = "row" if c.rejected == 1 else "rows"
+        line += f"\n  {c.rejected:,} {rows} set aside: see `python -m etl rejects {result.job}`"
     return line
 
 

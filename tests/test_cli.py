@@ -202,7 +202,7 @@ def test_null_key_parts_are_rejected_not_lost(env: dict[str, str], lite: Databas
     assert result.returncode == 3
     listing = etl("rejects", "students", env=env)
     assert "key column first_name is NULL" in listing.stdout
-    assert "rejected 1," in result.stdout  # reported once, not once per check
+    assert "rejected 1 [" in result.stdout  # reported once, not once per check
     assert lite.rows("target") == [("A", "B", "C", 1.0)]
 
 
