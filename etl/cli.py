@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--rows", type=_positive_int, default=10_000, metavar="N")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--replace", action="store_true", help="replace rows the source table already holds"
+    )
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
@@ -283,7 +286,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings, redactor: Redactor) 
     engine = make_engine(settings.source, "source")
     try:
         table = job.table_named(settings.job(job.name).source_table)
-        count = demo.fill(engine, table, args.rows, args.seed)
+        count = demo.fill(engine, table, args.rows, args.seed, replace=args.replace)
     finally:
         engine.dispose()
     print(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, Table, delete, insert
+from sqlalchemy import Engine, Table, delete, func, insert, select
+
+from etl.errors import ConfigError
 
 FIRST_NAMES = [
     "Ada",
@@ -149,11 +151,21 @@ def students(count: int, seed: int = 42) -> Iterator[dict[str, object]]:
         }
 
 
-def fill(engine: Engine, table: Table, count: int, seed: int = 42) -> int:
-    """Replace the table's rows with ``count`` demo students (creating it if missing)."""
+def fill(engine: Engine, table: Table, count: int, seed: int = 42, replace: bool = False) -> int:
+    """Fill the table with ``count`` demo students (creating it if missing).
+
+    A table that already holds rows is only emptied first when ``replace`` says so:
+    pointed at a real source by mistake, ``demo`` must not wipe it.
+    """
     table.create(engine, checkfirst=True)
     rows = list(students(count, seed))
     with engine.begin() as connection:
+        existing = connection.execute(select(func.count()).select_from(table)).scalar_one()
+        if existing and not replace:
+            raise ConfigError(
+                f"source table {table.name!r} already holds {existing:,} rows; "
+                "`demo --replace` replaces them with demo students"
+            )
         connection.execute(delete(table))
         for start in range(0, len(rows), 5000):
             connection.execute(insert(table), rows[start : start + 5000])

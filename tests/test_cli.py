@@ -61,6 +61,18 @@ def test_readme_quickstart_runs_on_the_embedded_default(
     assert "2000" in status.stdout
 
 
+def test_demo_never_wipes_a_table_that_holds_rows(env: dict[str, str], lite: DatabasePair) -> None:
+    """Pointed at a real source by mistake, `demo` refuses unless told --replace."""
+    lite.create_source([("Real", "Person", "C", 1.0)])
+    refused = etl("demo", "--rows", "5", env=env)
+    assert refused.returncode == 2
+    assert "already holds 1 rows; `demo --replace`" in one_line_error(refused)
+    assert lite.rows("source") == [("Real", "Person", "C", 1.0)]
+    replaced = etl("demo", "--rows", "5", "--replace", env=env)
+    assert replaced.returncode == 0
+    assert len(lite.rows("source")) == 5
+
+
 def test_missing_config_file_is_a_configuration_error(
     env: dict[str, str], lite: DatabasePair
 ) -> None:
