@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import Numeric, Table, func, literal_column, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from etl import store
+from etl import checksum, store
 from etl.db import Databases
 from etl.diff import Key, Row, diff_rows, missing_keys
 from etl.job import Job
@@ -113,7 +113,7 @@ class _Checker:
         lo: Key | None = None
         while True:
             with self.dbs.Source() as source:
-                hi = _boundary(source, self.plan, self.job.key, lo, self.page_size)
+                hi = checksum.boundary(source, self._scope("source"), lo, self.page_size)
             self.report.ranges += 1
             if not self._summaries_agree(lo, hi):
                 self._compare_range(lo, hi)
@@ -123,18 +123,25 @@ class _Checker:
 
     def _summaries_agree(self, lo: Key | None, hi: Key | None) -> bool:
         plan = self.plan
-        summary = _SUMMARIES.get(plan.source_backend)
         same_kind = plan.source_backend == plan.target_backend
-        if summary is None or not same_kind or self.job.transform or not plan.target_exists:
+        if plan.source_backend not in checksum.BACKENDS or not same_kind:
+            return False
+        if self.job.transform or not plan.target_exists:
             return False
         with self.dbs.Source() as source, self.dbs.Target() as target:
-            theirs = summary(source, plan.source_table, self.job, lo, hi)
-            ours = summary(target, plan.target_table, self.job, lo, hi)
+            theirs = checksum.summary(source, self._scope("source"), lo, hi)
+            ours = checksum.summary(target, self._scope("target"), lo, hi)
         if theirs != ours:
             return False
         self.report.source_rows += theirs[0]
         self.report.target_rows += ours[0]
         return True
+
+    def _scope(self, role: str) -> checksum.Scope:
+        plan, job = self.plan, self.job
+        if role == "source":
+            return checksum.Scope(plan.source_table, job.columns, job.key, plan.source_backend)
+        return checksum.Scope(plan.target_table, job.columns, job.key, plan.target_backend)
 
     def _compare_range(self, lo: Key | None, hi: Key | None) -> None:
         plan, job = self.plan, self.job
@@ -222,76 +229,6 @@ def _pages(
         if len(page) < paging.size:
             return
         lo = page[-1][: len(paging.key)]
-
-
-def _boundary(
-    session: Session, plan: Plan, key: Sequence[str], lo: Key | None, size: int
-) -> Key | None:
-    """The ``size``-th source key after ``lo``: the end of the next range (None: the rest)."""
-    table = plan.source_table
-    query = (
-        select(*[table.c[name] for name in key])
-        .where(store.after(table, key, lo, plan.source_backend))
-        .order_by(*[table.c[name] for name in key])
-        .offset(size - 1)
-        .limit(1)
-    )
-    row = session.execute(query).first()
-    return tuple(row) if row is not None else None
-
-
-Summary = tuple[int, Any]
-
-
-def _mysql_summary(
-    session: Session, table: Table, job: Job, lo: Key | None, hi: Key | None
-) -> Summary:
-    # Binary casts: the columns' collations may differ, and CONCAT would refuse to mix them.
-    # A length prefix per value keeps ('ab', 'c') apart from ('a', 'bc') and NULL from ''.
-    quote = session.get_bind().dialect.identifier_preparer.quote
-    parts = ", ".join(
-        f"IFNULL(CONCAT(LENGTH({quote(name)}), ':', CAST({quote(name)} AS BINARY)), 'N')"
-        for name in job.columns
-    )
-    row_hash = f"CAST(CONV(SUBSTRING(MD5(CONCAT_WS('#', {parts})), 1, 15), 16, 10) AS UNSIGNED)"
-    return _summary(session, table, job, lo, hi, "mysql", f"COALESCE(SUM({row_hash}), 0)")
-
-
-def _postgresql_summary(
-    session: Session, table: Table, job: Job, lo: Key | None, hi: Key | None
-) -> Summary:
-    quote = session.get_bind().dialect.identifier_preparer.quote
-    parts = ", ".join(
-        f"COALESCE(length({quote(name)}::text) || ':' || {quote(name)}::text, 'N')"
-        for name in job.columns
-    )
-    row_hash = f"('x' || substr(md5(concat_ws('#', {parts})), 1, 15))::bit(60)::bigint"
-    return _summary(session, table, job, lo, hi, "postgresql", f"COALESCE(SUM({row_hash}), 0)")
-
-
-def _summary(
-    session: Session,
-    table: Table,
-    job: Job,
-    lo: Key | None,
-    hi: Key | None,
-    backend: str,
-    checksum: str,
-) -> Summary:
-    """Row count and order-independent checksum of the rows with keys in ``(lo, hi]``."""
-    query = (
-        select(func.count(), literal_column(checksum, Numeric()))
-        .select_from(table)
-        .where(store.after(table, job.key, lo, backend), store.up_to(table, job.key, hi, backend))
-    )
-    count, total = session.execute(query).one()
-    return int(count), int(total)
-
-
-_SUMMARIES: dict[str, Callable[[Session, Table, Job, Key | None, Key | None], Summary]] = {
-    "mysql": _mysql_summary,
-    "postgresql": _postgresql_summary,
-}
 
 
 def describe(report: Report) -> list[str]:
