@@ -39,11 +39,12 @@ class Result:
     handler: dict[str, int] = field(default_factory=dict)  # global Handler_* deltas
     check: str = ""
     note: str = ""
+    self_reported_s: float | None = None  # the sync's own run_finished "seconds", if logged
 
     @property
     def rows_per_s(self) -> float:
         """Source rows processed per second."""
-        return self.rows / self.wall_s if self.wall_s > 0 else float("inf")
+        return self.rows / self.wall_s if self.wall_s > 0 else 0.0  # 0: run failed
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict, with the derived rate included."""

@@ -150,6 +150,31 @@ class Server:
                     cur.execute(f"KILL {thread_id}")
         self.thread_ids.clear()
 
+    @contextmanager
+    def exclusive(self, name: str, wait_s: float) -> Iterator[None]:
+        """Hold a server-wide named lock (GET_LOCK) for the block, waiting up to wait_s.
+
+        Two harness runs on one server would disturb each other's timings and, worse,
+        each other's global settings: the first to finish would restore the buffer pool
+        and userstat under the other. The lock's connection is deliberately not tracked,
+        so cleanup's KILL of our connections cannot release it early.
+        """
+        conn = pymysql.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password,
+            autocommit=True,
+        )  # fmt: skip
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
+                if cur.fetchone() != (1,):
+                    print(f"== another benchmark holds lock {name!r}; waiting up to {wait_s:.0f}s")
+                    cur.execute("SELECT GET_LOCK(%s, %s)", (name, wait_s))
+                    if cur.fetchone() != (1,):
+                        raise TimeoutError(f"another benchmark run still holds lock {name!r}")
+            yield
+        finally:
+            conn.close()  # releases the lock
+
     def set_global(self, name: str, value: str | int) -> None:
         """SET GLOBAL name = value (value is trusted, from this module)."""
         self.execute(f"SET GLOBAL {name} = {value}")

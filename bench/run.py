@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import report
+from bench import report, synccode
 from bench.datagen import apply_changes, load_initial, make_plan
 from bench.measure import Result, kill_current_child
 from bench.mysqlserver import Server
@@ -36,7 +36,6 @@ from bench.runners import (
     pt_available,
     run_baseline,
     run_sync,
-    sync_available,
 )
 
 RESULTS = ROOT / "bench" / "results"
@@ -73,6 +72,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--timeout", type=float, default=3600, help="per sync/python run, seconds")
     p.add_argument("--pt-timeout", type=float, default=1800, help="per pt-table-sync run")
+    p.add_argument(
+        "--lock-wait",
+        type=float,
+        default=3600,
+        help="seconds to wait for another benchmark run on the same server to finish",
+    )
+    p.add_argument(
+        "--sync-ref",
+        help="measure the sync as committed at this git ref (e.g. HEAD), not the working tree",
+    )
     p.add_argument("--keep", action="store_true", help="keep the databases (debugging)")
     return p.parse_args(argv)
 
@@ -167,7 +176,9 @@ def run_scenarios(ctx: Context, main: World, orm: World, args: argparse.Namespac
 
 def _show(res: Result) -> Result:
     """Progress line per finished run."""
-    print(f"   {res.runner:<14} {res.wall_s:8.2f}s {res.rows_per_s:>12,.0f} rows/s  {res.check}")
+    own = f" (own timer {res.self_reported_s:.2f}s)" if res.self_reported_s is not None else ""
+    rate = f"{res.rows_per_s:>12,.0f} rows/s"
+    print(f"   {res.runner:<14} {res.wall_s:8.2f}s {rate}  {res.check}{own}")
     return res
 
 
@@ -184,6 +195,7 @@ def meta(server: Server, args: argparse.Namespace, names: Names) -> dict[str, An
         "mariadb": server.scalar("SELECT VERSION()"),
         "buffer_pool_mb": int(server.scalar("SELECT @@innodb_buffer_pool_size")) >> 20,
         "python": platform.python_version(), "pt_table_sync": pt,
+        "sync_code": synccode.describe(args.sync_ref) if args.only != "baselines" else None,
         "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3],
     }  # fmt: skip
 
@@ -206,11 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"\n== interrupted ({exc or 'Ctrl-C'}); cleaned up")
         return 130
+    except TimeoutError as exc:
+        print(f"== {exc}", file=sys.stderr)
+        return 2
 
 
 def _main(args: argparse.Namespace) -> int:
     """The run proper; cleanup happens in its finally blocks, before any interrupt escapes."""
-    if args.only != "baselines" and not sync_available():
+    if args.only != "baselines" and not synccode.has_cli(args.sync_ref):
         print("etl CLI not found (etl/__main__.py); use `--only baselines`", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -219,11 +234,15 @@ def _main(args: argparse.Namespace) -> int:
     names = Names.fresh()
     logs = RESULTS / "logs" / names.prefix
     print(f"== databases {names.prefix}_*, logs in {logs}")
-    with server_settings(server, args) as userstat:
+    with (
+        synccode.checkout(args.sync_ref) as sync_cwd,
+        server.exclusive("etl_bench_harness", args.lock_wait),
+        server_settings(server, args) as userstat,
+    ):
         try:
             main_world, orm_world = setup(server, names, args)
             ctx = Context(server, names.tgt, names.base, logs, args.batch_size, userstat,
-                          args.timeout, args.pt_timeout)  # fmt: skip
+                          args.timeout, args.pt_timeout, sync_cwd)  # fmt: skip
             results = run_scenarios(ctx, main_world, orm_world, args)
             info = meta(server, args, names)
         finally:
