@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,43 +31,49 @@ def _unavailable(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def mariadb_urls() -> Iterator[tuple[str, str]]:
-    """URLs of two fresh MariaDB databases (source, target) for this test run."""
-    admin = create_engine(MARIADB_ADMIN, isolation_level="AUTOCOMMIT")
+def _test_databases(
+    admin_url: str, what: str, create: str, drop: str, url_of: Callable[[str], str]
+) -> Iterator[tuple[str, str]]:
+    """Create this run's source and target databases on a server; drop them afterwards."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     names = (f"{RUN_TAG}_src", f"{RUN_TAG}_tgt")
     try:
         with admin.connect() as connection:
             for name in names:
-                connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+                connection.execute(text(create.format(name=name)))
     except Exception as error:
         admin.dispose()
-        _unavailable("MariaDB at 127.0.0.1:3306", error)
-    yield tuple(f"{MARIADB_ADMIN.rstrip('/')}/{name}?charset=utf8mb4" for name in names)  # type: ignore[misc]
+        _unavailable(what, error)
+    yield url_of(names[0]), url_of(names[1])
     with admin.connect() as connection:
         for name in names:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            connection.execute(text(drop.format(name=name)))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mariadb_urls() -> Iterator[tuple[str, str]]:
+    """URLs of two fresh MariaDB databases (source, target) for this test run."""
+    yield from _test_databases(
+        MARIADB_ADMIN,
+        "MariaDB at 127.0.0.1:3306",
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+        "DROP DATABASE IF EXISTS `{name}`",
+        lambda name: f"{MARIADB_ADMIN.rstrip('/')}/{name}?charset=utf8mb4",
+    )
 
 
 @pytest.fixture(scope="session")
 def postgres_urls() -> Iterator[tuple[str, str]]:
     """URLs of two fresh PostgreSQL databases (source, target) for this test run."""
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    names = (f"{RUN_TAG}_src", f"{RUN_TAG}_tgt")
-    try:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        _unavailable("PostgreSQL at 127.0.0.1:5432", error)
     base = POSTGRES_ADMIN.rsplit("/", 1)[0]
-    yield tuple(f"{base}/{name}" for name in names)  # type: ignore[misc]
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from _test_databases(
+        POSTGRES_ADMIN,
+        "PostgreSQL at 127.0.0.1:5432",
+        'CREATE DATABASE "{name}"',
+        'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        lambda name: f"{base}/{name}",
+    )
 
 
 def _urls(
