@@ -580,13 +580,14 @@ def _batch_done(
     _log_rejects(rejected, run.job.columns)
     if run.on_batch is not None:
         run.on_batch(BatchDone(phase, counts, seconds, run.total_source_rows))
-    if run.stop is not None and run.stop.is_set():
+    if hi is None:
+        return  # the phase is complete: a stop asked for now is honoured after it
+    stop, pause = run.stop, run.options.pause_between_batches
+    # A stop that arrives during the pause ends the run now, not after one more batch.
+    if stop is not None and (stop.is_set() or (pause > 0 and stop.wait(pause))):
         raise Interrupted(run.job.name)
-    if run.options.pause_between_batches > 0:
-        if run.stop is not None:
-            run.stop.wait(run.options.pause_between_batches)
-        else:
-            time.sleep(run.options.pause_between_batches)
+    if stop is None and pause > 0:
+        time.sleep(pause)
 
 
 def _log_rejects(rejected: list[tuple[Row, str]], columns: Sequence[str]) -> None:
