@@ -18,10 +18,12 @@ command -v buildah >/dev/null || need+=(buildah)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 if ((${#need[@]})); then
     t "installing ${need[*]}"
-    # Refresh lists only if apt has none yet (fresh machine); installs are non-interactive.
-    compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null || apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${need[@]}" >/dev/null
+    # Try with the lists apt has; refresh them only when that fails (none yet, or stale).
+    install() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${need[@]}" >/dev/null
+    }
+    install || { apt-get update -qq && install; }
     t "installed ${need[*]}"
 fi
 
@@ -40,7 +42,7 @@ ROOTFS="$(mktemp -d /var/tmp/etl-base.XXXXXX)"
 ctr=""
 cleanup() {
     [[ -n "$ctr" ]] && b rm "$ctr" >/dev/null 2>&1 || true
-    rm -rf "$ROOTFS"
+    rm -rf "$ROOTFS" "$ROOTFS.log"
 }
 trap cleanup EXIT
 
