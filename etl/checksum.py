@@ -11,7 +11,9 @@ comparison the sync makes anyway, where the float tolerance decides.
 
 Three levels, each cheaper than reading rows:
 
-- :func:`summary`: a range's row count and the sum of a 60-bit row hash;
+- :func:`summary`: a range's row count and sums of row hashes (MD5's first 60 bits, or
+  on MariaDB 10.8+ the cheaper CRC32 and CRC32C, two different 32-bit checks: MD5 costs
+  the server about three times as much per row);
 - :func:`row_tokens`: one short token per row, ``key hash + row hash``, returned as a
   single aggregated string (one value to parse instead of a row per row), so the
   client finds the differing keys by set difference; an insert or a delete changes
@@ -21,11 +23,11 @@ Three levels, each cheaper than reading rows:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Numeric, String, Table, bindparam, func, literal_column, select, text
+from sqlalchemy import Engine, Numeric, String, Table, bindparam, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from etl import store
@@ -37,11 +39,10 @@ BACKENDS = frozenset({"mysql", "postgresql"})
 KEY_HASH_LENGTH = 16
 """Hex digits of a key's hash in a token; the row's hash follows, as many again."""
 
-TOKEN_BYTES = 2 * KEY_HASH_LENGTH + 1
-"""One token and its separator in the aggregated string: for sizing ranges."""
+Summary = tuple[int, ...]
+"""Row count and checksums of a key range."""
 
-Summary = tuple[int, int]
-"""Row count and checksum of a key range."""
+HashKind = Literal["md5", "crc"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ class Scope:
     columns: Sequence[str]
     key: Sequence[str]
     backend: str
+    hashing: HashKind = "md5"
+    """``crc`` (MariaDB 10.8+ on both sides only: both must compute the same) or ``md5``."""
+
+
+def hash_kind(*engines: Engine) -> HashKind:
+    """``crc`` when every database is MariaDB 10.8 or later (it has CRC32C), else ``md5``."""
+    for engine in engines:
+        dialect = engine.dialect
+        version = dialect.server_version_info or ()
+        if not getattr(dialect, "is_mariadb", False) or tuple(version[:2]) < (10, 8):
+            return "md5"
+    return "crc"
 
 
 def boundary(session: Session, scope: Scope, lo: Key | None, size: int) -> Key | None:
@@ -70,14 +83,12 @@ def boundary(session: Session, scope: Scope, lo: Key | None, size: int) -> Key |
 
 def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> Summary:
     """Row count and order-independent checksum of the rows with keys in ``(lo, hi]``."""
-    checksum = f"COALESCE(SUM({_row_hash_number(session, scope)}), 0)"
-    query = (
-        select(func.count(), literal_column(checksum, Numeric()))
-        .select_from(scope.table)
-        .where(*_in_range(scope, lo, hi))
-    )
-    count, total = session.execute(query).one()
-    return int(count), int(total)
+    sums = [
+        literal_column(f"COALESCE(SUM({number}), 0)", Numeric())
+        for number in _row_hash_numbers(session, scope)
+    ]
+    query = select(func.count(), *sums).select_from(scope.table).where(*_in_range(scope, lo, hi))
+    return tuple(int(value) for value in session.execute(query).one())
 
 
 def row_tokens(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> list[str]:
@@ -87,14 +98,14 @@ def row_tokens(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -
     for its packet limit): the caller must then compare the range by rows.
     """
     quote = _quote(session)
-    key_hash = _hash_hex(scope.backend, _parts(scope.backend, quote, scope.key))
-    row_hash = _hash_hex(scope.backend, _parts(scope.backend, quote, scope.columns))
+    key_hash = _key_hash(scope, _parts(scope.backend, quote, scope.key))
+    row_hash = _row_hash_text(scope, _parts(scope.backend, quote, scope.columns))
     if scope.backend == "mysql":
         # GROUP_CONCAT stops at group_concat_max_len (1 KB by default) with only a warning.
         session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
-        aggregate = f"GROUP_CONCAT(CONCAT({key_hash}, {row_hash}) SEPARATOR ',')"
+        aggregate = f"GROUP_CONCAT(CONCAT({key_hash}, ':', {row_hash}) SEPARATOR ',')"
     else:
-        aggregate = f"string_agg({key_hash} || {row_hash}, ',')"
+        aggregate = f"string_agg({key_hash} || ':' || {row_hash}, ',')"
     query = (
         select(func.count(), literal_column(aggregate, String()))
         .select_from(scope.table)
@@ -102,7 +113,7 @@ def row_tokens(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -
     )
     count, joined = session.execute(query).one()
     tokens: list[str] = joined.split(",") if joined else []
-    if len(tokens) != count or (tokens and len(tokens[-1]) != 2 * KEY_HASH_LENGTH):
+    if len(tokens) != count or (tokens and tokens[-1].count(":") != 1):
         raise TokensTruncated(int(count), len(tokens))
     return tokens
 
@@ -115,9 +126,9 @@ class TokensTruncated(Exception):
         super().__init__(f"{tokens} row tokens for {rows} rows: the aggregate was truncated")
 
 
-def key_hashes(tokens: Sequence[str]) -> set[str]:
+def key_hashes(tokens: Iterable[str]) -> set[str]:
     """The key hashes of some tokens."""
-    return {token[:KEY_HASH_LENGTH] for token in tokens}
+    return {token.partition(":")[0] for token in tokens}
 
 
 def rows_by_key_hash(
@@ -128,7 +139,7 @@ def rows_by_key_hash(
         return []
     table = scope.table
     key_hash = literal_column(
-        _hash_hex(scope.backend, _parts(scope.backend, _quote(session), scope.key)), String()
+        _key_hash(scope, _parts(scope.backend, _quote(session), scope.key)), String()
     )
     query = select(*[table.c[name] for name in scope.columns]).where(
         *_in_range(scope, lo, hi), key_hash.in_(bindparam("hashes", expanding=True))
@@ -170,16 +181,29 @@ def _parts(backend: str, quote: Any, columns: Sequence[str]) -> str:
     return f"concat_ws('#', {parts})"
 
 
-def _hash_hex(backend: str, parts: str) -> str:
-    """The first KEY_HASH_LENGTH hex digits of the MD5 of ``parts``."""
-    if backend == "mysql":
-        return f"SUBSTRING(MD5({parts}), 1, {KEY_HASH_LENGTH})"
-    return f"substr(md5({parts}), 1, {KEY_HASH_LENGTH})"
+def _key_hash(scope: Scope, parts: str) -> str:
+    """A key's hash as text: only to find rows again (a collision reads a row too many)."""
+    if scope.backend == "postgresql":
+        return f"substr(md5({parts}), 1, {KEY_HASH_LENGTH})"
+    if scope.hashing == "crc":
+        return f"CAST(CRC32({parts}) AS CHAR)"
+    return f"SUBSTRING(MD5({parts}), 1, {KEY_HASH_LENGTH})"
 
 
-def _row_hash_number(session: Session, scope: Scope) -> str:
-    """A row's hash as a 60-bit number: sums of them cannot overflow a DECIMAL/NUMERIC."""
+def _row_hash_text(scope: Scope, parts: str) -> str:
+    """A row's hash as text, 60 or 64 bits."""
+    if scope.backend == "postgresql":
+        return f"substr(md5({parts}), 1, {KEY_HASH_LENGTH})"
+    if scope.hashing == "crc":
+        return f"CONCAT(CRC32({parts}), '.', CRC32C({parts}))"
+    return f"SUBSTRING(MD5({parts}), 1, {KEY_HASH_LENGTH})"
+
+
+def _row_hash_numbers(session: Session, scope: Scope) -> list[str]:
+    """A row's hashes as numbers of at most 60 bits: their sums cannot overflow."""
     parts = _parts(scope.backend, _quote(session), scope.columns)
-    if scope.backend == "mysql":
-        return f"CAST(CONV(SUBSTRING(MD5({parts}), 1, 15), 16, 10) AS UNSIGNED)"
-    return f"('x' || substr(md5({parts}), 1, 15))::bit(60)::bigint"
+    if scope.backend == "postgresql":
+        return [f"('x' || substr(md5({parts}), 1, 15))::bit(60)::bigint"]
+    if scope.hashing == "crc":
+        return [f"CRC32({parts})", f"CRC32C({parts})"]
+    return [f"CAST(CONV(SUBSTRING(MD5({parts}), 1, 15), 16, 10) AS UNSIGNED)"]

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from etl import state, store
+from etl import checksum, state, store
 from etl.config import RetrySettings
 from etl.db import Databases, describe_error
 from etl.diff import Changes, Key, Row, diff_rows, missing_keys
@@ -40,6 +41,10 @@ log = structlog.get_logger("etl.sync")
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+U = TypeVar("U")
+
+MAX_SPAN = 32768
+"""Most keys in one checksummed range: bounds the row tokens a range holds in memory."""
 
 
 def utc_now() -> datetime:
@@ -123,6 +128,14 @@ class _Run:
     counts: Counts = field(default_factory=Counts)
     on_batch: Callable[[BatchDone], None] | None = None
     stop: threading.Event | None = None
+    checkpoint_stored: bool = False
+    """A checkpoint row may exist for this job: the pass must clear it when complete."""
+    span: int = 0
+    """Keys in the next checksummed range: grows while ranges need few writes."""
+    pool: ThreadPoolExecutor | None = None
+    """One worker that runs the source's half of a checksum while the target does its own."""
+    scopes: tuple[checksum.Scope, checksum.Scope] | None = None
+    """What the checksums cover on the source and on the target (range mode, same kind)."""
 
     @property
     def key_length(self) -> int:
@@ -192,13 +205,14 @@ def _prepare(
     with dbs.Source() as source:
         source_rows = store.count_rows(source, plan.source_table)
     target_rows = 0
-    checkpoint = None
+    checkpoint = stored = None
     if plan.target_exists:
         with _target_transaction(dbs, write=not options.dry_run) as target:
             target_rows = store.count_rows(target, plan.target_table)
             if not options.dry_run:
                 state.create_state_tables(target)
-                checkpoint = _usable_checkpoint(state.load_checkpoint(target, job.name), plan)
+                stored = state.load_checkpoint(target, job.name)
+                checkpoint = _usable_checkpoint(stored, plan)
                 result.resumed_from = checkpoint.last_key if checkpoint else None
                 state.start_run(
                     target,
@@ -226,7 +240,9 @@ def _prepare(
         resumed_from=list(checkpoint.last_key) if checkpoint else None,
         phase=checkpoint.phase if checkpoint else None,
     )
-    return _Run(job, dbs, plan, options, run_id, clock, budget, source_rows, checkpoint)
+    run = _Run(job, dbs, plan, options, run_id, clock, budget, source_rows, checkpoint)
+    run.checkpoint_stored = plan.target_exists and not options.dry_run and stored is not None
+    return run
 
 
 def _usable_checkpoint(checkpoint: Checkpoint | None, plan: Plan) -> Checkpoint | None:
@@ -279,7 +295,15 @@ def _run_pass(run: _Run) -> None:
     """The whole pass, from the checkpoint (if any) to the end of the key space."""
     checkpoint = run.checkpoint
     if run.plan.mode == "range":
-        _phase(run, "range", checkpoint.last_key if checkpoint else None, _range_batch)
+        lo = checkpoint.last_key if checkpoint else None
+        if not _checksums_usable(run):
+            _phase(run, "range", lo, _range_batch)
+            return
+        run.span = run.options.batch_size
+        run.scopes = _scopes(run)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-source") as pool:
+            run.pool = pool
+            _phase(run, "range", lo, _checksum_batch)
         return
     if checkpoint is None or checkpoint.phase == "upsert":
         _phase(run, "upsert", checkpoint.last_key if checkpoint else None, _upsert_batch)
@@ -287,7 +311,7 @@ def _run_pass(run: _Run) -> None:
     if run.job.delete_policy == "propagate":
         lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
         _phase(run, "sweep", lo, _sweep_batch)
-    elif run.write:
+    elif run.write and run.checkpoint_stored:
 
         def complete() -> None:
             with _target_transaction(run.dbs, write=True) as target:
@@ -390,6 +414,186 @@ def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
         next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
         _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
     return _Batch(hi, counts, rejected)
+
+
+def _checksums_usable(run: _Run) -> bool:
+    """Whether range batches can let both databases checksum their rows first.
+
+    Only between two databases of the same kind (each kind prints values its own way)
+    and only when a source row goes to the target as it is: with a transform or a
+    business rule, an unchanged checksum would not prove the row need not be checked.
+    An empty target has nothing to compare: the plain batches load it.
+    """
+    plan, job = run.plan, run.job
+    return (
+        plan.source_backend == plan.target_backend
+        and plan.source_backend in checksum.BACKENDS
+        and plan.target_exists
+        and run.budget.target_rows > 0
+        and job.transform is None
+        and job.validate is None
+    )
+
+
+def _checksum_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
+    """Range mode, same kind of database: rows are read only where the checksums differ.
+
+    The range (lo, hi] holds ``run.span`` source keys. Equal summaries (count and
+    checksum) end it there; otherwise row tokens name the keys whose rows differ,
+    and only those rows are read from both sides and compared by the usual rules.
+    """
+    source_scope, target_scope = _scopes(run)
+    with run.dbs.Source() as source:
+        hi = checksum.boundary(source, source_scope, lo, run.span)
+    theirs, ours = _on_both(
+        run,
+        lambda s: checksum.summary(s, source_scope, lo, hi),
+        lambda t: checksum.summary(t, target_scope, lo, hi),
+    )
+    if theirs == ours:
+        run.span = min(run.span * 2, max(MAX_SPAN, run.options.batch_size))
+        counts = Counts(rows_read=theirs[0], unchanged=theirs[0])
+        if hi is None and run.write and run.checkpoint_stored:
+            with _target_transaction(run.dbs, write=True) as target:
+                _record(run, target, [], counts, None, move_checkpoint=True)
+        return _Batch(hi, counts, [])
+    if ours[0] == 0:
+        run.span = run.options.batch_size
+        return _range_batch(run, lo, isolate)  # nothing there yet: load a batch as it is
+    hashes = _differing_key_hashes(run, lo, hi)
+    changed = len(hashes) if hashes is not None else theirs[0]
+    grow = changed <= run.options.batch_size // 2
+    run.span = min(run.span * 2, MAX_SPAN) if grow else run.options.batch_size
+    return _write_differences(run, lo, hi, theirs[0], hashes, isolate)
+
+
+def _scopes(run: _Run) -> tuple[checksum.Scope, checksum.Scope]:
+    if run.scopes is not None:
+        return run.scopes
+    plan, job = run.plan, run.job
+    hashing = checksum.hash_kind(run.dbs.source_engine, run.dbs.target_engine)
+    return (
+        checksum.Scope(plan.source_table, job.columns, job.key, plan.source_backend, hashing),
+        checksum.Scope(plan.target_table, job.columns, job.key, plan.target_backend, hashing),
+    )
+
+
+def _differing_key_hashes(run: _Run, lo: Key | None, hi: Key | None) -> list[str] | None:
+    """Key hashes whose rows differ in (lo, hi]; None when the range must be read whole."""
+    source_scope, target_scope = _scopes(run)
+    try:
+        theirs, ours = _on_both(
+            run,
+            lambda s: checksum.row_tokens(s, source_scope, lo, hi),
+            lambda t: checksum.row_tokens(t, target_scope, lo, hi),
+        )
+    except checksum.TokensTruncated as error:
+        log.warning("row_tokens_truncated", rows=error.rows, tokens=error.tokens)
+        return None
+    # A token is key hash + row hash: one missing on either side names a key to compare.
+    return sorted(checksum.key_hashes(set(theirs).symmetric_difference(ours)))
+
+
+def _write_differences(
+    run: _Run,
+    lo: Key | None,
+    hi: Key | None,
+    source_rows: int,
+    hashes: list[str] | None,
+    isolate: bool,
+) -> _Batch:
+    """Compare and write the rows of (lo, hi] with these key hashes (None: every row).
+
+    Keys go in chunks of a batch, so memory holds a batch's rows however many differ;
+    the whole range is still one target transaction with its checkpoint.
+    """
+    counts, rejected = Counts(), list[tuple[Row, str]]()
+    chunks = (
+        [None]
+        if hashes is None
+        else [
+            hashes[i : i + run.options.batch_size]
+            for i in range(0, len(hashes), run.options.batch_size)
+        ]
+    )
+    with _target_transaction(run.dbs, write=run.write) as target:
+        for chunk in chunks:
+            done, refused = _compare_and_write(run, target, lo, hi, chunk, isolate)
+            counts.add(done)
+            rejected += refused
+        # Rows outside the differing keys have equal tokens on both sides: unchanged.
+        untouched = source_rows - counts.rows_read if hashes is not None else 0
+        counts.rows_read += untouched
+        counts.unchanged += untouched
+        next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
+        _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
+    return _Batch(hi, counts, rejected)
+
+
+def _compare_and_write(
+    run: _Run,
+    target: Session,
+    lo: Key | None,
+    hi: Key | None,
+    hashes: list[str] | None,
+    isolate: bool,
+) -> tuple[Counts, list[tuple[Row, str]]]:
+    """One chunk of differing keys: read both sides' rows, diff, validate, write."""
+    source_scope, target_scope = _scopes(run)
+
+    def read(session: Session, scope: checksum.Scope) -> list[Row]:
+        if hashes is None:
+            return store.read_range(
+                session, scope.table, scope.columns, scope.key, lo, hi, scope.backend
+            )
+        return checksum.rows_by_key_hash(session, scope, lo, hi, hashes)
+
+    page, current = _on_both(
+        run, lambda s: read(s, source_scope), lambda t: read(t, target_scope), target=target
+    )
+    valid, rejected = _check(run, page)
+    changes = diff_rows(
+        valid,
+        current,
+        key_length=run.key_length,
+        equals=run.plan.equals,
+        delete_missing=run.job.delete_policy == "propagate",
+        protected={row[: run.key_length] for row, _ in rejected},
+    )
+    run.budget.take(len(changes.deletes))
+    rejected += _apply(run, target, changes, isolate=isolate)
+    return _counts(len(page), changes, rejected), rejected
+
+
+def _on_both(
+    run: _Run,
+    on_source: Callable[[Session], T],
+    on_target: Callable[[Session], U],
+    *,
+    target: Session | None = None,
+) -> tuple[T, U]:
+    """The source's work in the worker thread while the target's runs here.
+
+    Two databases (or two cores of one server) work at once, and the client's share,
+    mostly waiting on sockets, releases the GIL. Each side has its own session.
+    """
+
+    def source_side() -> T:
+        with run.dbs.Source() as source:
+            return on_source(source)
+
+    assert run.pool is not None
+    future = run.pool.submit(source_side)
+    try:
+        if target is not None:
+            ours = on_target(target)
+        else:
+            with run.dbs.Target() as session:
+                ours = on_target(session)
+    except BaseException:
+        future.exception()  # wait for it: no query may outlive the attempt
+        raise
+    return future.result(), ours
 
 
 def _upsert_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
@@ -536,6 +740,13 @@ def _record(
     if not run.write:
         return
     now = run.clock()
+    if not (counts.inserted or counts.updated or counts.deleted or counts.rejected):
+        # Nothing written: redoing this batch after a crash is as harmless as skipping
+        # it, so the checkpoint stays (and finish_run stores the totals). Only the end
+        # of a pass must clear a checkpoint, or the next run would resume from it.
+        if move_checkpoint and checkpoint is None and run.checkpoint_stored:
+            state.save_checkpoint(target, run.job.name, None, now)
+        return
     totals = Counts(**run.counts.as_dict())
     totals.add(counts)
     state.record_rejects(
@@ -544,6 +755,7 @@ def _record(
     state.save_counts(target, run.run_id, totals)
     if move_checkpoint:
         state.save_checkpoint(target, run.job.name, checkpoint, now)
+        run.checkpoint_stored = True  # kept even if this transaction rolls back: harmless
 
 
 def _counts(read: int, changes: Changes, rejected: list[tuple[Row, str]]) -> Counts:

@@ -138,10 +138,13 @@ class _Checker:
         return True
 
     def _scope(self, role: str) -> checksum.Scope:
-        plan, job = self.plan, self.job
+        plan, job, dbs = self.plan, self.job, self.dbs
+        hashing = checksum.hash_kind(dbs.source_engine, dbs.target_engine)
         if role == "source":
-            return checksum.Scope(plan.source_table, job.columns, job.key, plan.source_backend)
-        return checksum.Scope(plan.target_table, job.columns, job.key, plan.target_backend)
+            return checksum.Scope(
+                plan.source_table, job.columns, job.key, plan.source_backend, hashing
+            )
+        return checksum.Scope(plan.target_table, job.columns, job.key, plan.target_backend, hashing)
 
     def _compare_range(self, lo: Key | None, hi: Key | None) -> None:
         plan, job = self.plan, self.job
