@@ -7,9 +7,12 @@ from the start of the table and no transaction stays open between batches.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pymysql.constants import SERVER_STATUS
+from pymysql.converters import escape_string
 from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, text, true, tuple_
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
@@ -139,9 +142,11 @@ def upsert(
     if backend == "postgresql":
         _upsert_unnest(session, table, columns, key, others, rows)
         return
+    if backend == "mysql" and _upsert_pymysql_literal(session, table, columns, others, rows):
+        return
     records = [dict(zip(columns, row, strict=True)) for row in rows]
     if backend == "mysql":
-        # PyMySQL's executemany folds this into multi-row INSERT ... VALUES (...), (...).
+        # Other drivers' executemany folds this into multi-row INSERT ... VALUES (...), (...).
         my = mysql.insert(table)
         session.execute(my.on_duplicate_key_update({n: my.inserted[n] for n in others}), records)
         return
@@ -155,6 +160,99 @@ def upsert(
         else lite.on_conflict_do_nothing(index_elements=list(key)),
         records,
     )
+
+
+def _upsert_pymysql_literal(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    others: Sequence[str],
+    rows: Sequence[Row],
+) -> bool:
+    """MySQL through PyMySQL: multi-row upserts written as SQL text here; False otherwise.
+
+    PyMySQL's executemany escapes every value through a generic, type-dispatching
+    ``escape`` and SQLAlchemy first turns each row into a dict: together about half the
+    client's time on a bulk load. Here each value is escaped by the connection's own
+    string escaping (honouring NO_BACKSLASH_ESCAPES, as PyMySQL does) or written as a float/int
+    literal, and statements are cut at a quarter of the server's max_allowed_packet.
+    """
+    dbapi: Any = session.connection().connection.dbapi_connection
+    if type(dbapi).__module__ != "pymysql.connections":
+        return False
+    quote = session.get_bind().dialect.identifier_preparer.quote
+    update = ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in others)
+    head = (
+        f"INSERT INTO {session.get_bind().dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(n) for n in columns)}) VALUES "
+    )
+    tail = (
+        f" ON DUPLICATE KEY UPDATE {update}"
+        if others
+        else " ON DUPLICATE KEY UPDATE " + (f"{quote(columns[0])} = {quote(columns[0])}")
+    )
+    literal = _literals(dbapi)
+    limit = _statement_limit(session, dbapi)
+    connection = session.connection()
+
+    def send(values: list[str]) -> None:
+        # no_parameters: PyMySQL must not %-format a statement that has no parameters.
+        connection.exec_driver_sql(
+            head + ",".join(values) + tail, execution_options={"no_parameters": True}
+        )
+
+    values: list[str] = []
+    size = 0
+    for row in rows:
+        text_row = (
+            "("
+            + ",".join(
+                [literal[type(v)](v) if type(v) in literal else dbapi.escape(v) for v in row]
+            )
+            + ")"
+        )
+        if values and size + len(text_row) > limit:
+            send(values)
+            values, size = [], 0
+        values.append(text_row)
+        size += len(text_row) + 1
+    if values:
+        send(values)
+    return True
+
+
+def _literals(dbapi: Any) -> dict[type, Any]:
+    if dbapi.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+
+        def string(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+    else:
+
+        def string(value: str) -> str:
+            return "'" + escape_string(value) + "'"
+
+    def number(value: Any) -> str:
+        # As PyMySQL does: 'e0' makes MySQL read a DOUBLE, not an exact DECIMAL.
+        text_value = repr(value)
+        return text_value if "e" in text_value else text_value + "e0"
+
+    return {str: string, float: number, int: str, type(None): lambda _: "NULL"}
+
+
+def _statement_limit(session: Session, dbapi: Any) -> int:
+    """Characters per statement: well under the server's max_allowed_packet (in bytes)."""
+    limit = _STATEMENT_LIMITS.get(dbapi)
+    if limit is None:
+        packet = int(session.execute(text("SELECT @@max_allowed_packet")).scalar_one())
+        packet = min(packet, int(getattr(dbapi, "max_allowed_packet", packet)))
+        # Up to 4 bytes per character in utf8mb4.
+        limit = _STATEMENT_LIMITS[dbapi] = max(16_384, packet // 4 - 1024)
+    return limit
+
+
+_STATEMENT_LIMITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+"""Per DBAPI connection: the server's packet limit is asked once per connection."""
 
 
 def _upsert_unnest(

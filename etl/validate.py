@@ -74,3 +74,56 @@ def check_row(
     if rule is not None:
         return rule({spec.name: value for spec, value in zip(specs, row, strict=True)})
     return None
+
+
+RowCheck = Callable[[tuple[Any, ...]], str | None]
+
+
+def compile_checks(
+    specs: Sequence[ColumnSpec],
+    rule: Callable[[dict[str, Any]], str | None] | None = None,
+) -> RowCheck:
+    """:func:`check_row` for fixed specs, with each column's test decided once.
+
+    The per-row work is one cheap test per value; a value that fails it (or that the
+    quick test does not cover) goes through :func:`check_row`, which has the last word
+    and the reason in words, so both always agree.
+    """
+    quick = [_quick_test(spec) for spec in specs]
+    names = [spec.name for spec in specs]
+
+    def check(row: tuple[Any, ...]) -> str | None:
+        for passes, value in zip(quick, row, strict=True):
+            if not passes(value):
+                return check_row(row, specs, rule)
+        return None if rule is None else rule(dict(zip(names, row, strict=True)))
+
+    return check
+
+
+def _quick_test(spec: ColumnSpec) -> Callable[[Any], bool]:
+    """True where :func:`problem` would certainly find nothing; False means 'ask it'."""
+    nullable = spec.nullable
+    if spec.kind == "string":
+        limit, nul = spec.length, spec.forbids_nul
+
+        def string_fits(value: Any) -> bool:
+            if value is None:
+                return nullable
+            return (
+                type(value) is str
+                and (limit is None or len(value) <= limit)
+                and not (nul and "\x00" in value)
+            )
+
+        return string_fits
+    if spec.kind == "float":
+        bound = FLOAT32_MAX if spec.single_precision else FLOAT64_MAX
+
+        def float_fits(value: Any) -> bool:
+            if value is None:
+                return nullable
+            return type(value) is float and -bound <= value <= bound  # NaN compares False
+
+        return float_fits
+    return lambda value: value is not None or nullable

@@ -43,3 +43,28 @@ def test_a_job_rule_runs_after_the_type_checks() -> None:
         return "score below zero" if (row["score"] or 0) < 0 else None  # type: ignore[operator]
 
     assert check_row(("a", "b", None, -1.0), SPECS, rule) == "score below zero"
+
+
+def test_compiled_checks_agree_with_check_row() -> None:
+    """The precompiled per-column checks give exactly check_row's verdict and reason."""
+    from etl.validate import compile_checks
+
+    def rule(row: dict[str, object]) -> str | None:
+        return "no Bobs" if row["first_name"] == "Bob" else None
+
+    rows = [
+        ("Ada", "Lovelace", "Maths", 99.0),
+        ("Ada", "Lovelace", None, None),
+        ("é" * 51, "x", None, None),
+        (None, "x", None, None),
+        ("a", "b", "x\x00y", 1.0),
+        ("a", "b", None, float("nan")),
+        ("a", "b", None, float("inf")),
+        ("a", "b", None, 1e39),
+        ("a", "b", None, 7),
+        ("Bob", "b", None, None),
+    ]
+    for specs_rule in (None, rule):
+        check = compile_checks(SPECS, specs_rule)
+        for row in rows:
+            assert check(row) == check_row(row, SPECS, specs_rule), row
