@@ -136,6 +136,8 @@ class _Run:
     """One worker that runs the source's half of a checksum while the target does its own."""
     scopes: tuple[checksum.Scope, checksum.Scope] | None = None
     """What the checksums cover on the source and on the target (range mode, same kind)."""
+    dense: bool = False
+    """The last checksummed range had changes: go straight to row tokens."""
 
     @cached_property
     def check(self) -> RowCheck:
@@ -457,26 +459,49 @@ def _checksum_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     source_scope, target_scope = _scopes(run)
     with run.dbs.Source() as source:
         hi = checksum.boundary(source, source_scope, lo, run.span)
-    theirs, ours = _on_both(
-        run,
-        lambda s: checksum.summary(s, source_scope, lo, hi),
-        lambda t: checksum.summary(t, target_scope, lo, hi),
-    )
-    if theirs == ours:
-        run.span = min(run.span * 2, max(MAX_SPAN, run.options.batch_size))
-        counts = Counts(rows_read=theirs[0], unchanged=theirs[0])
-        if hi is None and run.write and run.checkpoint_stored:
-            with _target_transaction(run.dbs, write=True) as target:
-                _record(run, target, [], counts, None, move_checkpoint=True)
-        return _Batch(hi, counts, [])
-    if ours[0] == 0:
-        run.span = run.options.batch_size
-        return _range_batch(run, lo, isolate)  # nothing there yet: load a batch as it is
-    hashes = _differing_key_hashes(run, lo, hi)
-    changed = len(hashes) if hashes is not None else theirs[0]
+    if not run.dense:
+        theirs, ours = _on_both(
+            run,
+            lambda s: checksum.summary(s, source_scope, lo, hi),
+            lambda t: checksum.summary(t, target_scope, lo, hi),
+        )
+        if theirs == ours:
+            run.span = _grown(run)
+            counts = Counts(rows_read=theirs[0], unchanged=theirs[0])
+            if hi is None and run.write and run.checkpoint_stored:
+                with _target_transaction(run.dbs, write=True) as target:
+                    _record(run, target, [], counts, None, move_checkpoint=True)
+            return _Batch(hi, counts, [])
+        if ours[0] == 0:
+            run.span = run.options.batch_size
+            return _range_batch(run, lo, isolate)  # nothing there yet: load a batch as it is
+    found = _differing_key_hashes(run, lo, hi)
+    if found is not None and found.target_rows == 0 < found.source_rows:
+        run.span, run.dense = run.options.batch_size, False
+        return _range_batch(run, lo, isolate)
+    changed = len(found.hashes) if found is not None else run.span
+    # Changes come in clusters or everywhere: after a range with some, the next one
+    # most likely has some too, and its summaries would only repeat the token scan.
+    run.dense = changed > 0
     grow = changed <= run.options.batch_size // 2
-    run.span = min(run.span * 2, MAX_SPAN) if grow else run.options.batch_size
-    return _write_differences(run, lo, hi, theirs[0], hashes, isolate)
+    run.span = _grown(run) if grow else run.options.batch_size
+    if found is None:
+        return _write_differences(run, lo, hi, 0, None, isolate)
+    return _write_differences(run, lo, hi, found.source_rows, found.hashes, isolate)
+
+
+def _grown(run: _Run) -> int:
+    return min(run.span * 2, max(MAX_SPAN, run.options.batch_size))
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """What the row tokens of a range showed."""
+
+    hashes: list[str]
+    """Key hashes of rows that differ (present on one side, or with other values)."""
+    source_rows: int
+    target_rows: int
 
 
 def _scopes(run: _Run) -> tuple[checksum.Scope, checksum.Scope]:
@@ -490,7 +515,7 @@ def _scopes(run: _Run) -> tuple[checksum.Scope, checksum.Scope]:
     )
 
 
-def _differing_key_hashes(run: _Run, lo: Key | None, hi: Key | None) -> list[str] | None:
+def _differing_key_hashes(run: _Run, lo: Key | None, hi: Key | None) -> _Tokens | None:
     """Key hashes whose rows differ in (lo, hi]; None when the range must be read whole."""
     source_scope, target_scope = _scopes(run)
     try:
@@ -503,7 +528,8 @@ def _differing_key_hashes(run: _Run, lo: Key | None, hi: Key | None) -> list[str
         log.warning("row_tokens_truncated", rows=error.rows, tokens=error.tokens)
         return None
     # A token is key hash + row hash: one missing on either side names a key to compare.
-    return sorted(checksum.key_hashes(set(theirs).symmetric_difference(ours)))
+    hashes = sorted(checksum.key_hashes(set(theirs).symmetric_difference(ours)))
+    return _Tokens(hashes, len(theirs), len(ours))
 
 
 def _write_differences(
