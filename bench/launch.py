@@ -1,4 +1,4 @@
-"""Run a command, report its wall time and its own peak RSS: `python -m bench.launch OUT CMD...`.
+"""Run a command, report its wall time and its own peak RSS: `python bench/launch.py OUT CMD...`.
 
 Why a middleman: at exec, Linux folds the RSS high-water mark of the address space being
 replaced into the new program's ru_maxrss. A child spawned straight from the harness (which

@@ -60,6 +60,8 @@ class Child:
     returncode: int
 
 
+LAUNCHER = Path(__file__).with_name("launch.py")
+
 _current: subprocess.Popen[bytes] | None = None
 
 
@@ -82,7 +84,9 @@ def run_child(
     log.parent.mkdir(parents=True, exist_ok=True)
     stats = log.with_suffix(".rusage")
     stats.unlink(missing_ok=True)
-    launcher = [sys.executable, "-m", "bench.launch", str(stats), *cmd]
+    # By path, not `-m bench.launch`: the sync may run from an exported ref (--sync-ref)
+    # where the bench package is not importable; launch.py imports nothing of ours.
+    launcher = [sys.executable, str(LAUNCHER), str(stats), *cmd]
     timed_out = threading.Event()
 
     def on_timeout() -> None:
