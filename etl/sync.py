@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,11 +133,14 @@ class _Run:
     span: int = 0
     """Keys in the next checksummed range: grows while ranges need few writes."""
     pool: ThreadPoolExecutor | None = None
-    """One worker that runs the source's half of a checksum while the target does its own."""
+    """Workers for the source's half of a checksum (while the target does its own) and
+    for the next range's end."""
     scopes: tuple[checksum.Scope, checksum.Scope] | None = None
     """What the checksums cover on the source and on the target (range mode, same kind)."""
     dense: bool = False
     """The last checksummed range had changes: go straight to row tokens."""
+    prefetched: tuple[Key | None, int, Future[Key | None]] | None = None
+    """The next range's end being found ahead: (after key, span, result)."""
 
     @cached_property
     def check(self) -> RowCheck:
@@ -315,7 +318,7 @@ def _run_pass(run: _Run) -> None:
             return
         run.span = run.options.batch_size
         run.scopes = _scopes(run)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-source") as pool:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source") as pool:
             run.pool = pool
             _phase(run, "range", lo, _checksum_batch)
         return
@@ -457,8 +460,9 @@ def _checksum_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     and only those rows are read from both sides and compared by the usual rules.
     """
     source_scope, target_scope = _scopes(run)
-    with run.dbs.Source() as source:
-        hi = checksum.boundary(source, source_scope, lo, run.span)
+    hi = _boundary(run, lo, run.span)
+    if hi is not None:
+        _prefetch_boundary(run, hi, _grown(run))
     if not run.dense:
         theirs, ours = _on_both(
             run,
@@ -488,6 +492,30 @@ def _checksum_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     if found is None:
         return _write_differences(run, lo, hi, 0, None, isolate)
     return _write_differences(run, lo, hi, found.source_rows, found.hashes, isolate)
+
+
+def _boundary(run: _Run, lo: Key | None, span: int) -> Key | None:
+    """The end of the range of ``span`` source keys after ``lo``, prefetched if guessed."""
+    prefetched, run.prefetched = run.prefetched, None
+    if prefetched is not None and prefetched[:2] == (lo, span):
+        return prefetched[2].result()
+    with run.dbs.Source() as source:
+        return checksum.boundary(source, _scopes(run)[0], lo, span)
+
+
+def _prefetch_boundary(run: _Run, lo: Key, span: int) -> None:
+    """Start finding the next range's end while this range is checksummed.
+
+    The guess (this range is unchanged, so the next one is twice as long) is right
+    for every range of an unchanged table; a wrong guess costs one index scan.
+    """
+
+    def find() -> Key | None:
+        with run.dbs.Source() as source:
+            return checksum.boundary(source, _scopes(run)[0], lo, span)
+
+    assert run.pool is not None
+    run.prefetched = (lo, span, run.pool.submit(find))
 
 
 def _grown(run: _Run) -> int:
