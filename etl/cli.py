@@ -40,7 +40,7 @@ from etl.job import Job
 from etl.logs import Redactor, configure_logging
 from etl.progress import progress_reporter
 from etl.report import rejects_table, runs_table, summary
-from etl.runner import run_exclusive, sync_options
+from etl.runner import incremental_options, run_exclusive, sync_options
 from etl.schedule import job_schedule, jobs_table
 from etl.schema import table_exists
 from etl.stopping import GracefulStop
@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--batch-size", type=_positive_int, metavar="N", help="rows per batch")
     run.add_argument(
+        "--incremental",
+        action="store_true",
+        help="only rows changed since the last watermark (jobs with a cursor column; "
+        "deletes wait for the next full run)",
+    )
+    run.add_argument(
         "--allow-mass-delete",
         action="store_true",
         help="let this run delete more than sync.max_delete_fraction of the target",
@@ -152,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
     jobs = _selected_jobs(args.jobs, settings)
+    # Checked for every job before any runs: a job without a cursor column is a usage error.
+    incremental = (
+        {job.name: incremental_options(job, settings) for job in _incremental_jobs(jobs, args)}
+        if args.incremental
+        else {}
+    )
+    if args.incremental:
+        jobs = [job for job in jobs if job.name in incremental]
     dbs = make_databases(settings)
     results: list[RunResult] = []
     locked = 0
@@ -165,7 +179,14 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -
                 options = _options(job, settings, args)
                 try:
                     with progress_reporter(sys.stderr, job.name) as on_batch:
-                        result = run_exclusive(job, dbs, options, stop=stop, on_batch=on_batch)
+                        result = run_exclusive(
+                            job,
+                            dbs,
+                            options,
+                            stop=stop,
+                            on_batch=on_batch,
+                            incremental=incremental.get(job.name),
+                        )
                 except LockBusy as busy:  # another process runs it: not a failure of ours
                     print(redactor(f"etl: {busy}"), file=sys.stderr)
                     locked += 1
@@ -175,6 +196,16 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -
     finally:
         dbs.dispose()
     return run_exit_code(results, locked=locked)
+
+
+def _incremental_jobs(jobs: Sequence[Job], args: argparse.Namespace) -> list[Job]:
+    """The jobs to run incrementally: all named ones, else the enabled ones that can."""
+    if args.jobs:
+        return list(jobs)
+    able = [job for job in jobs if job.cursor_column]
+    if not able:
+        raise ConfigError("--incremental: no enabled job has a cursor column")
+    return able
 
 
 def run_exit_code(results: Sequence[RunResult], locked: int = 0) -> int:

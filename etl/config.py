@@ -104,6 +104,12 @@ class JobSettings:
     """Delay each tick by up to this many random seconds, so replicas do not stampede."""
     run_at_start: bool = False
     """Also run once as soon as the daemon starts, then follow the schedule."""
+    incremental_schedule: str | None = None
+    """Cron expression for the daemon's incremental runs (jobs with a cursor column)."""
+    incremental_interval: float | None = None
+    """Run incrementally every this many seconds instead of on ``incremental_schedule``."""
+    incremental_lookback: float | None = None
+    """Overrides the job's ``lookback``: how far behind the watermark incremental runs read."""
 
 
 @dataclass(frozen=True)
@@ -361,6 +367,12 @@ def _check_ranges(settings: Settings, where: str) -> None:
             raise ConfigError(f"{where}: [jobs.{name}] interval must be more than 0 seconds")
         if job.jitter < 0:
             raise ConfigError(f"{where}: [jobs.{name}] jitter must not be negative")
+        if job.incremental_interval is not None and job.incremental_interval <= 0:
+            raise ConfigError(
+                f"{where}: [jobs.{name}] incremental_interval must be more than 0 seconds"
+            )
+        if job.incremental_lookback is not None and job.incremental_lookback < 0:
+            raise ConfigError(f"{where}: [jobs.{name}] incremental_lookback must not be negative")
     _check_daemon(settings.daemon, where)
     retry = settings.retry
     if retry.attempts < 1 or min(retry.initial_backoff, retry.max_backoff, retry.jitter) < 0:

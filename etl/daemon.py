@@ -32,8 +32,8 @@ from etl.db import Databases, describe_error, make_databases, make_engine
 from etl.errors import EXIT_OK, ConfigError, LockBusy
 from etl.job import Job
 from etl.metrics import RunMetrics
-from etl.runner import run_exclusive, sync_options
-from etl.schedule import Schedule, job_schedule
+from etl.runner import incremental_options, run_exclusive, sync_options
+from etl.schedule import Schedule, job_schedules
 from etl.stopping import GracefulStop
 from etl.sync import Clock, utc_now
 
@@ -43,7 +43,12 @@ log = structlog.get_logger("etl.daemon")
 def serve(settings: Settings, jobs: Sequence[Job], *, clock: Clock = utc_now) -> int:
     """Run until SIGTERM/SIGINT; exit code 0 once the run in flight has stopped cleanly."""
     now = clock()
-    planned = [(job, job_schedule(job, settings.job(job.name), now)) for job in jobs]
+    # Every trigger is built (and so checked) before anything starts.
+    planned = [
+        (job, schedule)
+        for job in jobs
+        for schedule in job_schedules(job, settings.job(job.name), now)
+    ]
     if not planned:
         raise ConfigError("no enabled jobs to schedule: enable one under [jobs.<name>]")
     stopper = GracefulStop(settings.daemon.stop_timeout)
@@ -91,9 +96,9 @@ class Daemon:
             self.scheduler.add_job(
                 self._tick,
                 trigger=schedule.trigger,
-                args=[job],
-                id=job.name,
-                name=job.name,
+                args=[job, schedule.incremental],
+                id=schedule.id,
+                name=schedule.id,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=self.settings.daemon.misfire_grace_time,
@@ -102,10 +107,11 @@ class Daemon:
         self.scheduler.start()
         self._start_health()
         for job, schedule in self.planned:
-            fire = self.scheduler.get_job(job.name).next_run_time
+            fire = self.scheduler.get_job(schedule.id).next_run_time
             log.info(
                 "job_scheduled",
                 job=job.name,
+                incremental=schedule.incremental,
                 schedule=schedule.description,
                 next_run=fire.isoformat() if fire else None,
             )
@@ -122,15 +128,32 @@ class Daemon:
         self.dbs.dispose()
         log.info("daemon_stopped")
 
-    def _tick(self, job: Job) -> None:
-        """One scheduled run; every failure is logged and counted, never raised."""
+    def _tick(self, job: Job, incremental: bool = False) -> None:
+        """One scheduled run; every failure is logged and counted, never raised.
+
+        A full and an incremental tick of one job take the same run lock: whichever
+        comes second while the other runs is skipped as ``locked``.
+        """
         if self.stop.is_set():
             return
         options = sync_options(job, self.settings)
         try:
-            result = run_exclusive(job, self.dbs, options, clock=self.clock, stop=self.stop)
+            result = run_exclusive(
+                job,
+                self.dbs,
+                options,
+                clock=self.clock,
+                stop=self.stop,
+                incremental=incremental_options(job, self.settings) if incremental else None,
+            )
         except LockBusy as busy:
-            log.info("run_skipped", job=job.name, reason="locked", detail=str(busy))
+            log.info(
+                "run_skipped",
+                job=job.name,
+                incremental=incremental,
+                reason="locked",
+                detail=str(busy),
+            )
             self.metrics.record_skip(job.name, "locked")
             return
         except Exception as error:  # database down, table missing: try again next tick
@@ -140,13 +163,19 @@ class Daemon:
         self.metrics.record(result, self.clock().timestamp())
 
     def _on_event(self, event: Any) -> None:
+        # Metrics are per job: an incremental entry's ticks count under the job's name.
+        job = str(event.job_id).removesuffix(":incremental")
         if event.code == EVENT_JOB_MAX_INSTANCES:
-            log.info("tick_skipped", job=event.job_id, reason="still running")
-            self.metrics.record_skip(event.job_id, "overlap")
+            log.info("tick_skipped", job=job, entry=event.job_id, reason="still running")
+            self.metrics.record_skip(job, "overlap")
         elif event.code == EVENT_JOB_MISSED:
-            log.warning("tick_missed", job=event.job_id, due=str(event.scheduled_run_time))
+            log.warning(
+                "tick_missed", job=job, entry=event.job_id, due=str(event.scheduled_run_time)
+            )
         else:
-            log.error("tick_crashed", job=event.job_id, error=describe_error(event.exception))
+            log.error(
+                "tick_crashed", job=job, entry=event.job_id, error=describe_error(event.exception)
+            )
 
     def _start_health(self) -> None:
         daemon = self.settings.daemon

@@ -38,6 +38,11 @@ class Job:
     """Reshapes a source row before it is checked and written (e.g. trimming)."""
     schedule: str | None = None
     """Default cron expression for the daemon, overridable in configuration."""
+    cursor_column: str | None = None
+    """Change-tracking column (e.g. ``updated_at``) that lets the job run incrementally."""
+    lookback: float = 300.0
+    """Incremental runs re-read this far behind the watermark (seconds for timestamps,
+    units for a numeric cursor), catching rows committed late with an earlier value."""
 
     @property
     def key(self) -> tuple[str, ...]:

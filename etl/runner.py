@@ -20,6 +20,8 @@ from sqlalchemy import update
 from etl import state
 from etl.config import Settings
 from etl.db import Databases, describe_error
+from etl.errors import ConfigError
+from etl.incremental import IncrementalOptions, cursor_of, run_incremental
 from etl.job import Job
 from etl.locks import job_lock
 from etl.schema import table_exists
@@ -36,19 +38,31 @@ def run_exclusive(
     clock: Clock = utc_now,
     stop: threading.Event | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    incremental: IncrementalOptions | None = None,
 ) -> RunResult:
     """Run ``job`` while holding its lock; LockBusy when another process is running it.
+
+    With ``incremental`` the run reads only rows changed since the job's watermark.
+    Full and incremental runs of a job take the same lock, so they never overlap.
 
     A dry run writes nothing and so takes no lock: it may look while a real run works.
     A run that fails before it could record itself (the source is down, a table is
     missing) is recorded as failed here, then the error is raised on.
     """
-    if options.dry_run:
+
+    def run() -> RunResult:
+        if incremental is not None:
+            return run_incremental(
+                job, dbs, options, incremental, clock=clock, stop=stop, on_batch=on_batch
+            )
         return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch)
+
+    if options.dry_run:
+        return run()
     with job_lock(dbs.target_engine, job.name):
         abandon_stale_runs(dbs, job.name, clock())
         try:
-            return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch)
+            return run()
         except Exception as error:
             record_failed_start(dbs, job.name, clock(), describe_error(error))
             raise
@@ -111,3 +125,14 @@ def sync_options(
         target_table=job_settings.target_table,
         retry=settings.retry,
     )
+
+
+def incremental_options(job: Job, settings: Settings) -> IncrementalOptions:
+    """How ``job`` runs incrementally; ConfigError when it has no cursor column."""
+    cursor_of(job)
+    lookback = settings.job(job.name).incremental_lookback
+    if lookback is None:
+        lookback = job.lookback
+    if lookback < 0:
+        raise ConfigError(f"job {job.name!r} lookback must not be negative, got {lookback}")
+    return IncrementalOptions(lookback=lookback)

@@ -32,6 +32,13 @@ class Schedule:
     """An APScheduler 3.x trigger (untyped library)."""
     description: str
     run_at_start: bool = False
+    incremental: bool = False
+    """Ticks run the job incrementally (its second schedule) rather than in full."""
+
+    @property
+    def id(self) -> str:
+        """The scheduler's id for these ticks: a job may have a full and an incremental one."""
+        return f"{self.job}:incremental" if self.incremental else self.job
 
     def next_fire_time(self, now: datetime, previous: datetime | None = None) -> datetime | None:
         """The first tick after ``previous`` (or from ``now``); None if it never fires again."""
@@ -60,6 +67,44 @@ def job_schedule(job: Job, settings: JobSettings, now: datetime) -> Schedule:
     trigger = cron_trigger(expression, zone, settings.jitter, where)
     description = f"cron {expression!r} ({settings.timezone})"
     return Schedule(job.name, trigger, description, settings.run_at_start)
+
+
+def incremental_schedule(job: Job, settings: JobSettings, now: datetime) -> Schedule | None:
+    """The job's incremental schedule, None when it has none; ConfigError if invalid.
+
+    A job with a cursor column may run incrementally often and in full now and then:
+    the two schedules are separate scheduler entries, kept from overlapping by the job's
+    run lock. Settings read like the full run's (interval wins over cron; same time
+    zone and jitter).
+    """
+    if settings.incremental_interval is None and not settings.incremental_schedule:
+        return None
+    where = f"[jobs.{job.name}]"
+    if not job.cursor_column:
+        raise ConfigError(
+            f"{where} sets an incremental schedule but job {job.name!r} has no cursor column"
+        )
+    zone = _zone(settings.timezone, where)
+    if settings.incremental_interval is not None:
+        seconds = settings.incremental_interval
+        trigger = IntervalTrigger(
+            seconds=seconds,
+            start_date=now + timedelta(seconds=seconds),
+            timezone=zone,
+            jitter=settings.jitter or None,
+        )
+        return Schedule(job.name, trigger, f"incremental every {seconds:g}s", incremental=True)
+    expression = str(settings.incremental_schedule)
+    trigger = cron_trigger(expression, zone, settings.jitter, f"{where} incremental")
+    description = f"incremental cron {expression!r} ({settings.timezone})"
+    return Schedule(job.name, trigger, description, incremental=True)
+
+
+def job_schedules(job: Job, settings: JobSettings, now: datetime) -> list[Schedule]:
+    """Every schedule of the job: the full run's, then the incremental one if configured."""
+    full = job_schedule(job, settings, now)
+    incremental = incremental_schedule(job, settings, now)
+    return [full] if incremental is None else [full, incremental]
 
 
 def cron_trigger(expression: str, zone: tzinfo, jitter: float, where: str) -> Any:

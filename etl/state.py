@@ -72,7 +72,7 @@ runs = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),
     Column("status", String(20), nullable=False),
-    Column("mode", String(10)),
+    Column("mode", String(20)),  # range, lookup, incremental
     Column("resumed_from", Text),
     Column("rows_read", BigInteger, nullable=False, default=0),
     Column("inserted", BigInteger, nullable=False, default=0),
