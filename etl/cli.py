@@ -41,7 +41,7 @@ from etl.logs import Redactor, configure_logging
 from etl.progress import progress_reporter
 from etl.report import rejects_table, runs_table, summary
 from etl.runner import incremental_options, run_exclusive, sync_options
-from etl.schedule import job_schedule, jobs_table
+from etl.schedule import job_schedules, jobs_table
 from etl.schema import table_exists
 from etl.stopping import GracefulStop
 from etl.sync import RunResult, SyncOptions, utc_now
@@ -231,9 +231,9 @@ def _cmd_jobs(args: argparse.Namespace, settings: Settings, redactor: Redactor) 
     rows = []
     for name, job in REGISTRY.items():
         job_settings = settings.job(name)
-        schedule = job_schedule(job, job_settings, now)
-        fire = schedule.next_fire_time(now) if job_settings.enabled else None
-        rows.append((name, job_settings.enabled, schedule.description, fire))
+        for schedule in job_schedules(job, job_settings, now):  # full, then incremental
+            fire = schedule.next_fire_time(now) if job_settings.enabled else None
+            rows.append((name, job_settings.enabled, schedule.description, fire))
     print(jobs_table(rows))
     return EXIT_OK
 

@@ -266,6 +266,16 @@ def test_bad_rows_are_set_aside_like_a_full_run(lite: DatabasePair) -> None:
         assert connection.execute(text("SELECT count(*) FROM etl_rejects")).scalar_one() == 1
 
 
+def test_old_run_history_table_is_widened_for_the_incremental_mode(maria: DatabasePair) -> None:
+    """etl_runs.mode was VARCHAR(10): the first incremental run widens it, then records."""
+    fill(maria, [student(1, T0)])
+    assert full(maria).status == "succeeded"
+    maria.execute("target", "ALTER TABLE etl_runs MODIFY mode VARCHAR(10)")
+    result = incremental(maria)
+    assert result.status == "succeeded", result.error
+    assert maria.runs()[0]["mode"] == "incremental"
+
+
 @pytest.mark.slow
 def test_cli_incremental_needs_a_cursor_column(lite: DatabasePair) -> None:
     """``run --incremental students``: the job has no cursor column, exit 2, one line."""
