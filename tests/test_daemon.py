@@ -6,8 +6,10 @@ import itertools
 import json
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,28 @@ pytestmark = pytest.mark.slow
 
 BATCH = 100
 STOP_TIMEOUT = 20
+
+
+@contextmanager
+def changing_source(pair: DatabasePair, every: float = 0.5) -> Iterator[None]:
+    """Keep changing every source score, so each run has rows to write in every batch.
+
+    An unchanged table is compared by checksums in a moment; runs that write keep
+    going batch by batch, which is what tests that act mid-run need.
+    """
+    done = threading.Event()
+
+    def touch() -> None:
+        while not done.wait(every):
+            pair.execute("source", "UPDATE students SET score = score + 1")
+
+    thread = threading.Thread(target=touch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -144,8 +168,9 @@ def test_two_daemons_never_overlap_and_one_takes_over(
     maria.create_source(students(500))
     env = daemon_env(maria, pause=0.3)  # runs of ~2 s: the kill lands mid-run
     one, two = launcher.start("daemon", env=env), launcher.start("daemon", env=env)
-    wait_for(lambda: len(succeeded(maria)) >= 4, 90, "four succeeded runs")
-    victim = wait_for(lambda: running_run(maria), 60, "a run in progress")
+    with changing_source(maria):
+        wait_for(lambda: len(succeeded(maria)) >= 4, 90, "four succeeded runs")
+        victim = wait_for(lambda: running_run(maria), 60, "a run in progress")
     killed, survivor = (one, two) if victim["pid"] == one.pid else (two, one)
     killed.signal(signal.SIGKILL)
     killed.wait(30)
