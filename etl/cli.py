@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from etl import demo, state
 from etl.config import Settings, load_settings
-from etl.daemon import serve
 from etl.db import connect, make_databases, make_engine
 from etl.errors import (
     EXIT_CONFIG,
@@ -222,6 +221,9 @@ def run_exit_code(results: Sequence[RunResult], locked: int = 0) -> int:
 
 
 def _cmd_daemon(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
+    # Imported here: the scheduler and the metrics client cost a one-shot run start-up time.
+    from etl.daemon import serve
+
     return serve(settings, _selected_jobs([], settings))
 
 
