@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from etl import state, store, sync, watermarks
 from etl.db import Databases, describe_error
-from etl.diff import Key, Row, diff_rows
+from etl.diff import Key, Row
 from etl.errors import ConfigError, Interrupted
 from etl.job import Job
 from etl.plan import make_plan
@@ -223,21 +223,14 @@ def _page_work(run: sync._Run, track: _Track, lo: Key | None, isolate: bool) -> 
     end = track.position(rows[-1], width) if rows else None
     mark = later(track.watermark, end)
     with sync._target_transaction(run.dbs, write=run.write) as target:
-        keys = [row[:width] for row in valid]
-        current = (
-            store.read_keys(target, plan.target_table, job.columns, job.key, keys)
-            if plan.target_exists
-            else []
-        )
         # The lookup returns rows whose key the target calls equal to a source key. One
         # that is not spelled exactly alike ('anna' for 'Anna' under a case-insensitive
         # collation) is the same row respelled: deleting it before the upsert leaves the
         # source's spelling, as a full run would. With an exact collation there are none.
-        changes = diff_rows(
+        changes = sync.lookup_changes(
+            run,
+            target,
             valid,
-            current,
-            key_length=width,
-            equals=plan.equals,
             delete_missing=job.delete_policy == "propagate",
             protected={row[:width] for row, _ in rejected},
         )

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -662,27 +662,41 @@ def _on_both(
     return future.result(), ours
 
 
+def lookup_changes(
+    run: _Run,
+    target: Session,
+    valid: list[Row],
+    *,
+    delete_missing: bool,
+    protected: Collection[Key] = (),
+) -> Changes:
+    """Compare rows with the target rows found by their keys: no key range needed."""
+    plan, job = run.plan, run.job
+    keys = [row[: run.key_length] for row in valid]
+    current = (
+        store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+        if plan.target_exists
+        else []
+    )
+    return diff_rows(
+        valid,
+        current,
+        key_length=run.key_length,
+        equals=plan.equals,
+        delete_missing=delete_missing,
+        protected=protected,
+    )
+
+
 def _upsert_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Lookup mode, phase 1: write each source batch's rows, found by key on the target."""
-    plan, job, size = run.plan, run.job, run.options.batch_size
+    size = run.options.batch_size
     page = _read_source_page(run, lo)
     hi = page[-1][: run.key_length] if len(page) == size else None
     valid, rejected = _check(run, page)
     with _target_transaction(run.dbs, write=run.write) as target:
-        keys = [row[: run.key_length] for row in valid]
-        current = (
-            store.read_keys(target, plan.target_table, job.columns, job.key, keys)
-            if plan.target_exists
-            else []
-        )
         # The target's collation is exact here, so what it returns matches by bytes.
-        changes = diff_rows(
-            valid,
-            current,
-            key_length=run.key_length,
-            equals=plan.equals,
-            delete_missing=False,
-        )
+        changes = lookup_changes(run, target, valid, delete_missing=False)
         rejected += _apply(run, target, changes, isolate=isolate)
         counts = _counts(len(page), changes, rejected)
         following = (
