@@ -35,7 +35,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Table, literal, select, tuple_
+from sqlalchemy import ColumnElement, Float, Table, literal, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,13 @@ def cursor_of(job: Job) -> str:
         raise ConfigError(f"job {job.name!r} cursor column {column!r} is not in its table")
     if column in job.key:
         raise ConfigError(f"job {job.name!r} cursor column {column!r} must not be a key column")
+    if isinstance(job.table.columns[column].type, Float):
+        # A 4-byte FLOAT never equals the double it is compared with (0.1 > 0.1 is true
+        # in MySQL), so keyset paging on it would read the same page forever.
+        raise ConfigError(
+            f"job {job.name!r} cursor column {column!r} is a float: use a timestamp, "
+            "a date or an integer version column"
+        )
     return column
 
 
@@ -232,7 +239,7 @@ def _page_work(run: sync._Run, track: _Track, lo: Key | None, isolate: bool) -> 
             target,
             valid,
             delete_missing=job.delete_policy == "propagate",
-            protected={row[:width] for row, _ in rejected},
+            protected=sync.protected_keys(run, target, rejected),
         )
         rejected += sync._apply(run, target, changes, isolate=isolate)
         counts = sync._counts(len(rows), changes, rejected)

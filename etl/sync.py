@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, partial
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -403,6 +403,24 @@ def _retrying(run: _Run, phase: str, lo: Key | None, work: Callable[[], T]) -> T
     )
 
 
+def protected_keys(run: _Run, target: Session, rejected: list[tuple[Row, str]]) -> set[Key]:
+    """Keys whose target copy must stay: the rejected rows' keys, as the target spells them.
+
+    A case-insensitive target may hold 'Anna' for a rejected source row 'anna'; only the
+    target can say which of its keys equal a rejected one, so it is asked (rejects are
+    rare, so this costs nothing on the usual batch).
+    """
+    keys = {row[: run.key_length] for row, _ in rejected}
+    askable = [
+        key for key in keys if all(part is not None and "\x00" not in str(part) for part in key)
+    ]
+    if askable and run.plan.target_exists:
+        plan, job = run.plan, run.job
+        found = store.read_keys(target, plan.target_table, job.key, job.key, askable)
+        keys.update(tuple(row) for row in found)
+    return keys
+
+
 def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Range mode: the source's batch (lo, hi] against the target's rows in (lo, hi]."""
     plan, job, size = run.plan, run.job, run.options.batch_size
@@ -423,7 +441,7 @@ def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
             key_length=run.key_length,
             equals=plan.equals,
             delete_missing=job.delete_policy == "propagate",
-            protected={row[: run.key_length] for row, _ in rejected},
+            protected=protected_keys(run, target, rejected),
         )
         run.budget.take(len(changes.deletes))
         rejected += _apply(run, target, changes, isolate=isolate)
@@ -583,10 +601,18 @@ def _write_differences(
         ]
     )
     with _target_transaction(run.dbs, write=run.write) as target:
-        for chunk in chunks:
-            done, refused = _compare_and_write(run, target, lo, hi, chunk, isolate)
-            counts.add(done)
-            rejected += refused
+        if len(chunks) == 1:
+            counts, rejected = _compare_and_write(run, target, lo, hi, chunks[0], isolate)
+        else:
+            # A key respelled under the collation ('Anna' for 'anna') has two key hashes
+            # that may fall in different chunks: every delete must precede every upsert,
+            # or a later chunk's delete would remove the row an earlier chunk upserted.
+            for chunk in chunks:
+                counts.add(_compare_and_write(run, target, lo, hi, chunk, isolate, "deletes")[0])
+            for chunk in chunks:
+                done, refused = _compare_and_write(run, target, lo, hi, chunk, isolate, "upserts")
+                counts.add(done)
+                rejected += refused
         # Rows outside the differing keys have equal tokens on both sides: unchanged.
         untouched = source_rows - counts.rows_read if hashes is not None else 0
         counts.rows_read += untouched
@@ -603,8 +629,12 @@ def _compare_and_write(
     hi: Key | None,
     hashes: list[str] | None,
     isolate: bool,
+    only: Literal["deletes", "upserts"] | None = None,
 ) -> tuple[Counts, list[tuple[Row, str]]]:
-    """One chunk of differing keys: read both sides' rows, diff, validate, write."""
+    """One chunk of differing keys: read both sides' rows, diff, validate, write.
+
+    ``only`` writes just the deletes (counting only them) or just the upserts.
+    """
     source_scope, target_scope = _scopes(run)
 
     def read(session: Session, scope: checksum.Scope) -> list[Row]:
@@ -624,10 +654,16 @@ def _compare_and_write(
         key_length=run.key_length,
         equals=run.plan.equals,
         delete_missing=run.job.delete_policy == "propagate",
-        protected={row[: run.key_length] for row, _ in rejected},
+        protected=protected_keys(run, target, rejected),
     )
+    if only == "deletes":
+        changes = Changes(deletes=changes.deletes)
+    elif only == "upserts":
+        changes.deletes = []  # the deletes pass removed them already
     run.budget.take(len(changes.deletes))
     rejected += _apply(run, target, changes, isolate=isolate)
+    if only == "deletes":
+        return Counts(deleted=len(changes.deletes)), []
     return _counts(len(page), changes, rejected), rejected
 
 

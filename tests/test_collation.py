@@ -8,7 +8,7 @@ up holding exactly the source's keys, spelled exactly as in the source.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import String, text
 
 from etl.errors import ConfigError
 from tests.support import DatabasePair, same_floats
@@ -146,3 +146,42 @@ def test_created_target_keeps_a_mariadb_sources_collation(maria: DatabasePair) -
             )
         ).scalar_one()
     assert found == "utf8mb4_unicode_ci"
+
+
+def test_many_keys_respelled_in_one_range_all_survive(maria: DatabasePair) -> None:
+    """More respelled keys than a batch: every delete goes before every upsert.
+
+    Under a case-insensitive collation 'S00040' and 's00040' are one row with two
+    spellings; were the old spelling deleted after the new one was upserted, the row
+    would be lost.
+    """
+    rows = [(f"S{i:05d}", f"L{i % 7}", "C", float(i)) for i in range(200)]
+    maria.create_source(rows)
+    maria.run(batch_size=20)
+    maria.execute(
+        "source",
+        "UPDATE students SET first_name = LOWER(first_name) "
+        "WHERE first_name BETWEEN 'S00040' AND 'S00079'",
+    )
+    result = maria.run(batch_size=20)
+    assert result.status == "succeeded", result.error
+    assert maria.rows("target") == maria.rows("source")
+    assert len(maria.rows("target")) == 200
+
+
+def test_a_rejected_row_keeps_its_target_copy_spelled_otherwise(maria: DatabasePair) -> None:
+    """A source row respelled and made unfit is set aside; its old target copy stays."""
+    maria.create_source([("Anna", "Smith", "Maths", 1.0), ("Bob", "Lee", "Art", 2.0)])
+    target = maria.students_table()
+    target.c.course.type = String(10)
+    target.create(maria.engine("target"))
+    maria.run()
+    maria.execute(
+        "source",
+        "UPDATE students SET first_name = 'anna', course = 'a course name too long' "
+        "WHERE first_name = 'Anna'",
+    )
+    result = maria.run()
+    assert result.counts.rejected == 1
+    assert result.counts.deleted == 0
+    assert ("Anna", "Smith", "Maths", 1.0) in maria.rows("target")

@@ -289,3 +289,16 @@ def test_cli_incremental_needs_a_cursor_column(lite: DatabasePair) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "has no cursor column" in done.stderr
+
+
+def test_a_float_cursor_column_is_refused() -> None:
+    """A 4-byte float never equals itself as a bound: keyset paging on it would loop."""
+    from sqlalchemy import Column, Float, Integer, MetaData, Table
+
+    from etl.errors import ConfigError
+    from etl.incremental import cursor_of
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Float))
+    job = Job(name="floaty", table=table, cursor_column="v")
+    with pytest.raises(ConfigError, match="cursor column 'v' is a float"):
+        cursor_of(job)
