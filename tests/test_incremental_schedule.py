@@ -20,7 +20,7 @@ from etl.schedule import incremental_schedule, job_schedules
 from jobs.students import JOB as STUDENTS
 
 NOW = datetime(2024, 3, 1, 10, 7, 30, tzinfo=UTC)  # a Friday
-CHANGES = dataclasses.replace(STUDENTS, name="students", cursor_column="score", lookback=5)
+CHANGES = dataclasses.replace(STUDENTS, name="students", cursor_column="course", lookback=5)
 """A stand-in job with a cursor column (the schedule code only asks whether it has one)."""
 
 
