@@ -44,7 +44,6 @@ from etl.db import Databases, describe_error
 from etl.diff import Key, Row
 from etl.errors import ConfigError, Interrupted
 from etl.job import Job
-from etl.plan import make_plan
 from etl.retry import is_data_error
 from etl.state import Counts
 from etl.sync import BatchDone, Clock, RunResult, SyncOptions, utc_now
@@ -127,14 +126,7 @@ def run_incremental(
     column = cursor_of(job)
     run_id = str(uuid.uuid4())
     with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
-        plan = make_plan(
-            job,
-            dbs.source_engine,
-            dbs.target_engine,
-            source_name=options.source_table,
-            target_name=options.target_table,
-            create=not options.dry_run,
-        )
+        plan = sync.plan_run(job, dbs, options)
         started = time.monotonic()
         result = RunResult(job.name, run_id, "running", mode=MODE, dry_run=options.dry_run)
         budget = sync._DeleteBudget(job.name, 0, 1.0, unlimited=True)

@@ -172,14 +172,7 @@ def run_job(
     """
     run_id = str(uuid.uuid4())
     with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
-        plan = make_plan(
-            job,
-            dbs.source_engine,
-            dbs.target_engine,
-            source_name=options.source_table,
-            target_name=options.target_table,
-            create=not options.dry_run,
-        )
+        plan = plan_run(job, dbs, options)
         started = time.monotonic()
         result = RunResult(job.name, run_id, "running", mode=plan.mode, dry_run=options.dry_run)
         run = _prepare(job, dbs, plan, options, run_id, clock, result)
@@ -201,6 +194,18 @@ def run_job(
         result.counts, result.seconds = run.counts, time.monotonic() - started
         _finish(run, result)
         return result
+
+
+def plan_run(job: Job, dbs: Databases, options: SyncOptions) -> Plan:
+    """Check both databases and choose the mode; a dry run creates no table."""
+    return make_plan(
+        job,
+        dbs.source_engine,
+        dbs.target_engine,
+        source_name=options.source_table,
+        target_name=options.target_table,
+        create=not options.dry_run,
+    )
 
 
 def _prepare(

@@ -104,7 +104,7 @@ def test_mass_delete_guard_stops_mid_pass_before_going_over(maria: DatabasePair)
     maria.create_source(many(100))
     maria.run(batch_size=10)
     # Same row count, but the first 60 keys replaced: the counts alone cannot see it.
-    maria.execute("maria" and "source", "DELETE FROM students WHERE first_name < 'S00060'")
+    maria.execute("source", "DELETE FROM students WHERE first_name < 'S00060'")
     maria.insert("source", many(60, prefix="T"))
     result = maria.run(batch_size=10, max_delete_fraction=0.3)
     assert result.status == "refused"
