@@ -70,6 +70,8 @@ def diff_rows(
     of source rows that were set aside, whose target copy must stay as it is).
     """
     by_key = {row[:key_length]: row for row in target}
+    if not by_key:
+        return Changes(inserts=list(source))  # an empty target range (a first load)
     changes = Changes()
     seen: set[Key] = set()
     for row in source:

@@ -38,6 +38,8 @@ class Plan:
     target_exists: bool
     specs: list[ColumnSpec]
     """What the target can hold, column by column (job column order)."""
+    source_specs: list[ColumnSpec] | None
+    """What the source can hold, where its database enforces it (not SQLite)."""
     equals: list[ValueEqual]
     """How to compare each non-key column, given the target's precision."""
 
@@ -58,6 +60,12 @@ def make_plan(
         if not schema.table_exists(connection, source_table.name):
             raise TableMissing("source", source_table.name, display_url(source.url))
         source_order = schema.key_order(connection, source_table.name, job.key)
+        # SQLite does not enforce column types: its declared ones promise nothing.
+        source_specs = (
+            None
+            if source_order.backend == "sqlite"
+            else schema.column_specs(connection, source_table.name, job.columns)
+        )
     with connect(target, "target") as connection:
         exists = schema.table_exists(connection, target_table.name)
         if not exists and create:
@@ -82,6 +90,7 @@ def make_plan(
         mode=mode,
         target_exists=exists,
         specs=specs,
+        source_specs=source_specs,
         equals=[_equality(spec) for spec in specs[len(job.key) :]],
     )
 

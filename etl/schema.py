@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Float, MetaData, String, Table, inspect, text
+from sqlalchemy import Connection, Float, Integer, MetaData, String, Table, inspect, text
 
 from etl.validate import ColumnSpec
 
@@ -83,7 +83,7 @@ def create_table(connection: Connection, table: Table, key_collation: str | None
 
 
 def column_specs(connection: Connection, table: str, columns: tuple[str, ...]) -> list[ColumnSpec]:
-    """What each column of an existing target table can hold, in ``columns`` order."""
+    """What each column of an existing table can hold, in ``columns`` order."""
     backend = backend_of(connection)
     reflected = {c["name"]: c for c in inspect(connection).get_columns(table)}
     key = set(inspect(connection).get_pk_constraint(table)["constrained_columns"])
@@ -111,8 +111,14 @@ def _spec(column: dict[str, Any], backend: str, in_key: bool) -> ColumnSpec:
         )
     if isinstance(kind, Float):
         return ColumnSpec(
-            column["name"], "float", nullable, single_precision=_single(kind, backend)
+            column["name"],
+            "float",
+            nullable,
+            single_precision=_single(kind, backend),
+            finite_only=backend == "mysql",
         )
+    if isinstance(kind, Integer):
+        return ColumnSpec(column["name"], "integer", nullable)
     return ColumnSpec(column["name"], "other", nullable)
 
 

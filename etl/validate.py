@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ColumnKind = Literal["string", "float", "other"]
+ColumnKind = Literal["string", "float", "integer", "other"]
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT64_MAX = 1.7976931348623157e308
@@ -30,6 +30,8 @@ class ColumnSpec:
     """True for 4-byte floats (MySQL FLOAT, PostgreSQL REAL): smaller range and precision."""
     forbids_nul: bool = False
     """True where the database cannot store U+0000 in text (PostgreSQL)."""
+    finite_only: bool = False
+    """True where the database cannot store NaN or infinities in the column (MySQL)."""
 
 
 @dataclass(frozen=True)
@@ -82,23 +84,58 @@ RowCheck = Callable[[tuple[Any, ...]], str | None]
 def compile_checks(
     specs: Sequence[ColumnSpec],
     rule: Callable[[dict[str, Any]], str | None] | None = None,
-) -> RowCheck:
+    *,
+    sources: Sequence[ColumnSpec] | None = None,
+) -> RowCheck | None:
     """:func:`check_row` for fixed specs, with each column's test decided once.
 
     The per-row work is one cheap test per value; a value that fails it (or that the
     quick test does not cover) goes through :func:`check_row`, which has the last word
-    and the reason in words, so both always agree.
+    and the reason in words, so both always agree. ``sources`` are the source
+    columns' own specs, when the source database enforces them: a column whose every
+    possible value fits the target is not tested at all, and None means no row can
+    fail (there is nothing to check).
     """
-    quick = [_quick_test(spec) for spec in specs]
+    tested = [
+        (i, _quick_test(spec))
+        for i, spec in enumerate(specs)
+        if sources is None or not always_fits(sources[i], spec)
+    ]
+    if not tested and rule is None:
+        return None
     names = [spec.name for spec in specs]
 
     def check(row: tuple[Any, ...]) -> str | None:
-        for passes, value in zip(quick, row, strict=True):
-            if not passes(value):
+        for i, passes in tested:
+            if not passes(row[i]):
                 return check_row(row, specs, rule)
         return None if rule is None else rule(dict(zip(names, row, strict=True)))
 
     return check
+
+
+def always_fits(source: ColumnSpec, target: ColumnSpec) -> bool:
+    """Whether every value a source column can hold passes the target column's checks.
+
+    Only for a source database that enforces its column types (not SQLite). Floats
+    must come from a column that cannot hold NaN or infinities (a MySQL source's;
+    PostgreSQL's can), and a double cannot be guaranteed to fit a single.
+    """
+    if source.nullable and not target.nullable:
+        return False
+    if target.kind == "string":
+        return (
+            source.kind == "string"
+            and (target.length is None or (source.length or target.length + 1) <= target.length)
+            and (source.forbids_nul or not target.forbids_nul)
+        )
+    if target.kind == "float":
+        return (
+            source.kind == "float"
+            and source.finite_only
+            and (source.single_precision or not target.single_precision)
+        )
+    return True
 
 
 def _quick_test(spec: ColumnSpec) -> Callable[[Any], bool]:

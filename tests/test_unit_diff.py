@@ -80,3 +80,10 @@ def test_float_equal_handles_none_and_tiny_values() -> None:
     assert not equal(None, 0.0)
     assert equal(1e-40, 0.0)
     assert not equal(1.0, math.nextafter(1.0, 2.0) + 1e-4)
+
+
+def test_an_empty_target_range_makes_every_row_an_insert() -> None:
+    source = [("a", "1", "X", 1.0), ("b", "1", None, None)]
+    changes = diff(source, [])
+    assert (changes.inserts, changes.updates, changes.deletes) == (source, [], [])
+    assert changes.unchanged == 0

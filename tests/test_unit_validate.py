@@ -68,3 +68,36 @@ def test_compiled_checks_agree_with_check_row() -> None:
         check = compile_checks(SPECS, specs_rule)
         for row in rows:
             assert check(row) == check_row(row, SPECS, specs_rule), row
+
+
+def test_columns_the_source_types_guarantee_are_not_checked() -> None:
+    """A check goes only where the source column's own type proves every value fits."""
+    from etl.validate import always_fits, compile_checks
+
+    def string(length: int | None, nullable: bool = False, nul: bool = False) -> ColumnSpec:
+        return ColumnSpec("s", "string", nullable, length, forbids_nul=nul)
+
+    def real(single: bool, finite: bool = True) -> ColumnSpec:
+        return ColumnSpec("f", "float", True, single_precision=single, finite_only=finite)
+
+    assert always_fits(string(50), string(50))
+    assert always_fits(string(20), string(None))
+    assert not always_fits(string(51), string(50))
+    assert not always_fits(string(None), string(50))  # TEXT into VARCHAR
+    assert not always_fits(string(50, nullable=True), string(50))
+    assert not always_fits(string(50), string(50, nul=True))  # MySQL text into PostgreSQL
+    assert always_fits(string(50, nul=True), string(50, nul=True))
+    assert always_fits(real(single=True), real(single=False))
+    assert not always_fits(real(single=False), real(single=True))  # a double may not fit
+    assert not always_fits(real(single=False, finite=False), real(single=False))  # NaN
+    assert not always_fits(ColumnSpec("f", "other", True), real(single=False))
+
+    mysql_source = [*SPECS[:3], real(single=True)]  # MySQL's FLOAT holds no NaN
+    assert compile_checks(SPECS, None, sources=mysql_source) is None
+    assert compile_checks(SPECS, None, sources=SPECS) is not None  # PostgreSQL's REAL may
+    wider = [*SPECS[:3], real(single=False)]
+    check = compile_checks(SPECS, None, sources=wider)
+    assert check is not None
+    assert check(("a", "b", None, 1e39)) == check_row(("a", "b", None, 1e39), SPECS)
+    assert check(("a", "b", None, 1.0)) is None
+    assert compile_checks(SPECS, lambda row: None, sources=mysql_source) is not None  # a rule
