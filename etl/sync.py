@@ -20,20 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from etl import checksum, state, store
+from etl import checksum, state, store, textcopy
 from etl.config import RetrySettings
 from etl.db import Databases, describe_error
 from etl.diff import Changes, Key, Row, diff_rows, missing_keys
 from etl.errors import EtlError, Interrupted, MassDeleteRefused
 from etl.job import Job
 from etl.plan import Plan, make_plan
-from etl.retry import is_data_error, with_retries
+from etl.retry import is_data_error, is_transient, with_retries
 from etl.state import Checkpoint, Counts
 from etl.validate import RowCheck, compile_checks
 
@@ -141,11 +141,31 @@ class _Run:
     """The last checksummed range had changes: go straight to row tokens."""
     prefetched: tuple[Key | None, int, Future[Key | None]] | None = None
     """The next range's end being found ahead: (after key, span, result)."""
+    ahead: tuple[str, Key, Future[Any]] | None = None
+    """The next source read under way: (what, after key, result); see :func:`_read_ahead`."""
+    copy_limit: int = 0
+    """Longest values text the target takes in one statement (text copies; 0: not asked)."""
 
     @cached_property
-    def check(self) -> RowCheck:
-        """The row checks for the target's columns, compiled once per run."""
-        return compile_checks(self.plan.specs, self.job.validate)
+    def check(self) -> RowCheck | None:
+        """The row checks for the target's columns, compiled once per run; None: none needed.
+
+        A transform's output is not the source's: then every column is checked.
+        """
+        sources = self.plan.source_specs if self.job.transform is None else None
+        return compile_checks(self.plan.specs, self.job.validate, sources=sources)
+
+    @cached_property
+    def copies_text(self) -> bool:
+        """Whether empty target ranges may be filled by text copies (:mod:`etl.textcopy`)."""
+        plan, job = self.plan, self.job
+        return (
+            self.write
+            and plan.source_backend == plan.target_backend == "mysql"
+            and job.transform is None
+            and self.check is None
+            and textcopy.copyable(plan.source_specs)
+        )
 
     @property
     def key_length(self) -> int:
@@ -315,6 +335,15 @@ def _null_key_reason(job: Job, row: Row) -> str:
 
 def _run_pass(run: _Run) -> None:
     """The whole pass, from the checkpoint (if any) to the end of the key space."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source") as pool:
+        run.pool = pool
+        try:
+            _run_phases(run)
+        finally:
+            run.ahead = None  # the pool's exit waits for a read still under way
+
+
+def _run_phases(run: _Run) -> None:
     checkpoint = run.checkpoint
     if run.plan.mode == "range":
         lo = checkpoint.last_key if checkpoint else None
@@ -323,9 +352,7 @@ def _run_pass(run: _Run) -> None:
             return
         run.span = run.options.batch_size
         run.scopes = _scopes(run)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source") as pool:
-            run.pool = pool
-            _phase(run, "range", lo, _checksum_batch)
+        _phase(run, "range", lo, _checksum_batch)
         return
     if checkpoint is None or checkpoint.phase == "upsert":
         _phase(run, "upsert", checkpoint.last_key if checkpoint else None, _upsert_batch)
@@ -349,6 +376,9 @@ class _Batch:
     hi: Key | None
     counts: Counts
     rejected: list[tuple[Row, str]]
+    via: str = "rows"
+    """How the rows were compared or written: ``rows``, ``checksum`` (equal summaries,
+    nothing read) or ``text`` (an empty target range filled by :mod:`etl.textcopy`)."""
 
 
 BatchWork = Callable[[_Run, Key | None, bool], _Batch]
@@ -361,7 +391,7 @@ def _phase(run: _Run, phase: str, lo: Key | None, work: BatchWork) -> None:
         started = time.monotonic()
         done = _batch(run, phase, lo, work)
         run.counts.add(done.counts)  # only now: a failed attempt's counts never commit
-        _batch_done(run, phase, lo, done.hi, done.counts, started, done.rejected)
+        _batch_done(run, phase, lo, done.hi, done.counts, started, done.rejected, via=done.via)
         if done.hi is None:
             return
         lo = done.hi
@@ -428,6 +458,10 @@ def protected_keys(run: _Run, target: Session, rejected: list[tuple[Row, str]]) 
 
 def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
     """Range mode: the source's batch (lo, hi] against the target's rows in (lo, hi]."""
+    if run.copies_text and not isolate:
+        copied = _copy_batch(run, lo)
+        if copied is not None:
+            return copied
     plan, job, size = run.plan, run.job, run.options.batch_size
     page = _read_source_page(run, lo)
     hi = page[-1][: run.key_length] if len(page) == size else None
@@ -454,6 +488,52 @@ def _range_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
         next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
         _record(run, target, rejected, counts, next_checkpoint, move_checkpoint=True)
     return _Batch(hi, counts, rejected)
+
+
+def _copy_batch(run: _Run, lo: Key | None) -> _Batch | None:
+    """A batch of source rows into an empty target range as source-written SQL text.
+
+    None (the caller goes row by row) when the target already holds rows in the range,
+    the text is too long for one statement, or the copy cannot be made at all (then
+    not again this run; a transient error is retried like any other).
+    """
+    plan, job = run.plan, run.job
+    if not run.copy_limit:
+        with run.dbs.Target() as target:
+            if store.no_backslash_escapes(target):  # QUOTE's escapes would be misread
+                run.copies_text = False
+                return None
+            run.copy_limit = store.statement_limit(target)
+    try:
+        hi, values = _read_ahead(run, "text", lo, _fetch_text, lambda fetched: fetched[0])
+    except DBAPIError as error:
+        if is_transient(error):
+            raise
+        log.warning("text_copy_off", error=describe_error(error))
+        run.copies_text = False
+        return None
+    if values is None:
+        return None
+    with _target_transaction(run.dbs, write=True) as target:
+        if store.any_rows(target, plan.target_table, job.key, lo, hi, plan.target_backend):
+            return None
+        if values.rows:
+            store.upsert_values(target, plan.target_table, job.columns, job.key, values.text)
+        counts = Counts(rows_read=values.rows, inserted=values.rows)
+        next_checkpoint = Checkpoint("range", hi, run.run_id) if hi else None
+        _record(run, target, [], counts, next_checkpoint, move_checkpoint=True)
+    return _Batch(hi, counts, [], via="text")
+
+
+def _fetch_text(run: _Run, lo: Key | None) -> tuple[Key | None, textcopy.Values | None]:
+    """The end of the batch after ``lo`` and its rows as values text, from the source."""
+    plan, job = run.plan, run.job
+    with run.dbs.Source() as source:
+        hi = checksum.boundary(source, _scopes(run)[0], lo, run.options.batch_size)
+        found = textcopy.values(
+            source, plan.source_table, job.columns, job.key, lo, hi, run.copy_limit
+        )
+    return hi, found
 
 
 def _checksums_usable(run: _Run) -> bool:
@@ -498,7 +578,7 @@ def _checksum_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
             if hi is None and run.write and run.checkpoint_stored:
                 with _target_transaction(run.dbs, write=True) as target:
                     _record(run, target, [], counts, None, move_checkpoint=True)
-            return _Batch(hi, counts, [])
+            return _Batch(hi, counts, [], via="checksum")
         if ours[0] == 0:
             run.span = run.options.batch_size
             return _range_batch(run, lo, isolate)  # nothing there yet: load a batch as it is
@@ -772,6 +852,39 @@ def _sweep_batch(run: _Run, lo: Key | None, isolate: bool) -> _Batch:
 
 
 def _read_source_page(run: _Run, lo: Key | None) -> list[Row]:
+    """The source page after ``lo``; the page after it starts reading in the background."""
+    size, length = run.options.batch_size, run.key_length
+    return _read_ahead(
+        run, "rows", lo, _fetch_page, lambda page: page[-1][:length] if len(page) == size else None
+    )
+
+
+def _read_ahead(
+    run: _Run,
+    what: str,
+    lo: Key | None,
+    fetch: Callable[[_Run, Key | None], T],
+    following: Callable[[T], Key | None],
+) -> T:
+    """``fetch(run, lo)``, and the read after it (from ``following(result)``) started.
+
+    The next read runs while this batch is checked and written: the target's server
+    works on the write while the client takes in the next rows (waiting on a socket
+    releases the GIL). A read done ahead is used only for the ``lo`` it was made
+    from; a retried batch that ends elsewhere reads afresh.
+    """
+    ahead, run.ahead = run.ahead, None
+    if ahead is not None and ahead[:2] == (what, lo):
+        result: T = ahead[2].result()
+    else:
+        result = fetch(run, lo)
+    after = following(result)
+    if after is not None and run.pool is not None:
+        run.ahead = (what, after, run.pool.submit(fetch, run, after))
+    return result
+
+
+def _fetch_page(run: _Run, lo: Key | None) -> list[Row]:
     """One page of source rows, in its own short read transaction."""
     plan, job = run.plan, run.job
     with run.dbs.Source() as source:
@@ -789,13 +902,15 @@ def _read_source_page(run: _Run, lo: Key | None) -> list[Row]:
 def _check(run: _Run, page: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, str]]]:
     """Split a page into rows the target can hold and rows set aside with a reason."""
     job, check = run.job, run.check
+    if check is None and job.transform is None:
+        return list(page), []  # the source's column types already guarantee every row fits
     valid: list[Row] = []
     rejected: list[tuple[Row, str]] = []
     for raw in page:
         row = raw
         if job.transform is not None:
             row = tuple(job.transform(dict(zip(job.columns, raw, strict=True))).values())
-        reason = check(row)
+        reason = check(row) if check is not None else None
         if reason:
             rejected.append((raw, reason))
         else:
@@ -900,11 +1015,14 @@ def _batch_done(
     counts: Counts,
     started: float,
     rejected: list[tuple[Row, str]],
+    *,
+    via: str = "rows",
 ) -> None:
     seconds = time.monotonic() - started
     log.info(
         "batch_committed" if run.write else "batch_compared",
         phase=phase,
+        via=via,
         lo=list(lo) if lo else None,
         hi=list(hi) if hi else None,
         seconds=round(seconds, 4),

@@ -1,0 +1,110 @@
+"""Empty target ranges filled with SQL text the source writes (MariaDB to MariaDB)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from etl import textcopy
+from etl.validate import ColumnSpec
+from tests.support import DatabasePair
+
+AWKWARD = [
+    ("quote", "it's", 'say "hi"', 1.2345678),
+    ("backslash", "C:\\temp\\", "ends in \\", 0.1),
+    ("controls", "nul\x00 sub\x1a", "line\nfeed\rreturn\ttab", 3.4e38),
+    ("unicode", "Zoë 😀", "日本語", -0.0),
+    ("injection", "'), ('x', 'y', 'z', 1); --", "NULL", 1e-38),
+    ("nulls", "none", None, None),
+    ("spaces", "  padded  ", " ", 16777217.0),
+    ("empty", "", "", 0.0),
+    ("separator", "a\x01b", "\x01", 123456789.0),
+]
+
+
+def via_of(events: list[dict[str, Any]]) -> set[str]:
+    """How the committed batches were written."""
+    return {e["via"] for e in events if e["event"] == "batch_committed"}
+
+
+def many(count: int) -> list[tuple[str, str, str, float]]:
+    return [(f"S{i:05d}", f"L{i % 7}", f"Course {i % 11}", i / 8) for i in range(count)]
+
+
+def test_awkward_values_arrive_exactly(maria: DatabasePair) -> None:
+    """Quotes, backslashes, control characters, emoji, NULLs and floats survive the text."""
+    maria.create_source([*AWKWARD, *many(40)])
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=7)
+    assert result.status == "succeeded"
+    assert result.counts.inserted == len(AWKWARD) + 40
+    assert via_of(events) == {"text"}
+    assert maria.rows("target") == maria.rows("source")
+    again = maria.run(batch_size=7)
+    assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 49)
+
+
+def test_ranges_the_target_already_has_rows_in_go_row_by_row(maria: DatabasePair) -> None:
+    """Only empty target ranges are copied as text; the others are compared, stale rows go."""
+    maria.create_source(many(100))
+    maria.run(batch_size=10)
+    maria.execute("target", "DELETE FROM students WHERE first_name < 'S00050'")
+    maria.execute("target", "UPDATE students SET score = -1 WHERE first_name = 'S00070'")
+    maria.execute("target", "INSERT INTO students VALUES ('S00075x', 'L0', 'stale', 1)")
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=10)
+    assert {"text"} <= via_of(events)
+    assert (result.counts.inserted, result.counts.updated, result.counts.deleted) == (50, 1, 1)
+    assert maria.rows("target") == maria.rows("source")
+
+
+def test_a_target_reading_backslashes_literally_gets_rows(maria: DatabasePair) -> None:
+    """Under NO_BACKSLASH_ESCAPES QUOTE's text would be misread: the rows go one by one."""
+    maria.create_source(AWKWARD)
+    maria.target_url += "&sql_mode=NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES"
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=4)
+    assert result.status == "succeeded"
+    assert via_of(events) == {"rows"}
+    assert maria.rows("target") == maria.rows("source")
+
+
+def test_columns_the_target_may_not_hold_are_checked_row_by_row(maria: DatabasePair) -> None:
+    """A wider source column (here DOUBLE into the job's FLOAT) needs the row checks."""
+    maria.execute(
+        "source",
+        "CREATE TABLE students (first_name VARCHAR(50), last_name VARCHAR(50), "
+        "course VARCHAR(50), score DOUBLE, PRIMARY KEY (first_name, last_name))",
+    )
+    maria.insert("source", [("Big", "Score", "x", 1e300), *many(20)])
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=8)
+    assert via_of(events) == {"rows"}
+    assert result.counts.rejected == 1
+    assert len(maria.rows("target")) == 20
+
+
+def test_values_text_longer_than_the_limit_is_refused(maria: DatabasePair) -> None:
+    """The caller is told (None) instead of getting text the target could not take whole."""
+    table = maria.create_source(many(50))
+    columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
+    with Session(maria.engine("source")) as session:
+        whole = textcopy.values(session, table, columns, key, None, None, 1_000_000)
+        assert whole is not None
+        assert whole.rows == 50
+        assert whole.text.startswith("('S00000','L0','Course 0','0'),")
+        assert textcopy.values(session, table, columns, key, None, None, 200) is None
+        empty = textcopy.values(session, table, columns, key, ("T", ""), None, 1_000_000)
+        assert empty == textcopy.Values(0, "")
+        length = session.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar_one()
+        assert int(length) == 1_000_000
+
+
+def test_only_text_safe_column_kinds_are_copied() -> None:
+    string = ColumnSpec("a", "string", nullable=False, length=5)
+    assert textcopy.copyable([string, ColumnSpec("b", "integer", True)])
+    assert not textcopy.copyable([string, ColumnSpec("b", "other", True)])  # binary, dates
+    assert not textcopy.copyable(None)  # SQLite promises nothing
