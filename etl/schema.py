@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Float, Integer, MetaData, String, Table, inspect, text
+from sqlalchemy.dialects import mysql
 
 from etl.validate import ColumnSpec
 
@@ -106,8 +107,10 @@ def _spec(column: dict[str, Any], backend: str, in_key: bool) -> ColumnSpec:
     kind = column["type"]
     nullable = bool(column.get("nullable", True)) and not in_key
     if isinstance(kind, String):
+        # A SET's length is its longest member, but a value may hold several members.
+        length = None if isinstance(kind, mysql.SET) else kind.length
         return ColumnSpec(
-            column["name"], "string", nullable, kind.length, forbids_nul=backend == "postgresql"
+            column["name"], "string", nullable, length, forbids_nul=backend == "postgresql"
         )
     if isinstance(kind, Float):
         return ColumnSpec(

@@ -146,6 +146,9 @@ def _rows(session: Session, query: Select[Any], backend: str) -> list[Row]:
             connection_invalidated=lost,
             dialect=dialect,
         ) from error
+    except BaseException:
+        connection.invalidate()  # a result half read: the connection must not be reused
+        raise
     finally:
         cursor.close()
     processors = [

@@ -164,7 +164,7 @@ class _Run:
             and plan.source_backend == plan.target_backend == "mysql"
             and job.transform is None
             and self.check is None
-            and textcopy.copyable(plan.source_specs)
+            and textcopy.copyable(plan.source_specs, plan.specs)
         )
 
     @property
@@ -335,12 +335,18 @@ def _null_key_reason(job: Job, row: Row) -> str:
 
 def _run_pass(run: _Run) -> None:
     """The whole pass, from the checkpoint (if any) to the end of the key space."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source") as pool:
-        run.pool = pool
-        try:
-            _run_phases(run)
-        finally:
-            run.ahead = None  # the pool's exit waits for a read still under way
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source")
+    run.pool = pool
+    try:
+        _run_phases(run)
+    finally:
+        # A read started ahead that no batch will use: cancelled if it has not begun,
+        # waited for if it has (no query may outlive the run).
+        for pending in (run.ahead, run.prefetched):
+            if pending is not None:
+                pending[2].cancel()
+        run.ahead = run.prefetched = None
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_phases(run: _Run) -> None:
@@ -512,7 +518,9 @@ def _copy_batch(run: _Run, lo: Key | None) -> _Batch | None:
         log.warning("text_copy_off", error=describe_error(error))
         run.copies_text = False
         return None
-    if values is None:
+    if values is None:  # rows too wide for whole batches in one statement: not worth asking
+        log.info("text_copy_off", reason="a batch's text is too long for one statement")
+        run.copies_text = False
         return None
     with _target_transaction(run.dbs, write=True) as target:
         if store.any_rows(target, plan.target_table, job.key, lo, hi, plan.target_backend):

@@ -10,8 +10,8 @@ MySQL/MariaDB, no transform or business rule, and column types that guarantee ev
 source value fits the target (so no row can be set aside). ``QUOTE`` writes a value
 as the text protocol shows it (a FLOAT with six digits, as a client would also
 receive it), so the target holds what the row-by-row path would have written.
-Anything unusual (a range too long for one statement, a target session with
-NO_BACKSLASH_ESCAPES) falls back to that path.
+Anything unusual (a range too long for one statement, text the server cut short,
+a target session with NO_BACKSLASH_ESCAPES) falls back to that path.
 """
 
 from __future__ import annotations
@@ -40,9 +40,17 @@ class Values:
     """``(v, ...),(v, ...)``; empty when the range has no rows."""
 
 
-def copyable(source_specs: Sequence[ColumnSpec] | None) -> bool:
-    """Whether every source column can travel as QUOTE text."""
-    return source_specs is not None and all(s.kind in COPYABLE_KINDS for s in source_specs)
+def copyable(sources: Sequence[ColumnSpec] | None, targets: Sequence[ColumnSpec]) -> bool:
+    """Whether every column can travel as QUOTE text: the same text-safe kind on both sides.
+
+    QUOTE writes numbers as quoted strings, which MySQL reads back as the same number
+    only into a column of the same kind (a BIT or YEAR column, or a float into an
+    integer column, would read the string differently from a number).
+    """
+    return sources is not None and all(
+        source.kind == target.kind and source.kind in COPYABLE_KINDS
+        for source, target in zip(sources, targets, strict=True)
+    )
 
 
 def values(
@@ -54,23 +62,34 @@ def values(
     hi: Key | None,
     limit: int,
 ) -> Values | None:
-    """The rows with keys in ``(lo, hi]`` as values text; None when longer than ``limit``.
+    """The rows with keys in ``(lo, hi]`` as values text; None when it cannot be used whole.
 
-    GROUP_CONCAT cuts its result at group_concat_max_len with only a warning: it is
-    set to ``limit`` bytes, so a result within 4 bytes (one character) of it may have
-    been cut, and is refused like a range too long.
+    The text is checked against what the server says it should be: every row present
+    (QUOTE and CONCAT give NULL for a value over max_allowed_packet, and GROUP_CONCAT
+    skips NULLs) and every character there (GROUP_CONCAT cuts its result at
+    group_concat_max_len with only a warning). None too when longer than ``limit`` bytes.
     """
     quote = session.get_bind().dialect.identifier_preparer.quote
-    row = "CONCAT('(', " + ", ',', ".join(f"QUOTE({quote(name)})" for name in columns) + ", ')')"
+    parts = ", ',', ".join(f"QUOTE({quote(name)})" for name in columns)
+    row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
     session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
     query: Select[Any] = (
-        select(literal_column("COUNT(*)"), literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"))
+        select(
+            literal_column("COUNT(*)"),
+            literal_column(f"COUNT({row})"),
+            literal_column(f"SUM(CHAR_LENGTH({row}))"),
+            literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"),
+        )
         .select_from(table)
         .where(store.after(table, key, lo, "mysql"), store.up_to(table, key, hi, "mysql"))
     )
-    count, joined = session.execute(query).one()
+    count, written, length, joined = session.execute(query).one()
     if not count:
         return Values(0, "")
-    if not isinstance(joined, str) or len(joined.encode()) > limit - 4:
-        return None  # cut short or too long (or binary, which no copyable column makes)
-    return Values(int(count), joined)
+    whole = (
+        written == count
+        and isinstance(joined, str)
+        and len(joined) == int(length) + count - 1
+        and len(joined.encode()) <= limit
+    )
+    return Values(int(count), joined) if whole else None

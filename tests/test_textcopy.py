@@ -103,8 +103,12 @@ def test_values_text_longer_than_the_limit_is_refused(maria: DatabasePair) -> No
         assert int(length) == 1_000_000
 
 
-def test_only_text_safe_column_kinds_are_copied() -> None:
+def test_only_text_safe_column_kinds_of_the_same_kind_are_copied() -> None:
     string = ColumnSpec("a", "string", nullable=False, length=5)
-    assert textcopy.copyable([string, ColumnSpec("b", "integer", True)])
-    assert not textcopy.copyable([string, ColumnSpec("b", "other", True)])  # binary, dates
-    assert not textcopy.copyable(None)  # SQLite promises nothing
+    integer, other = ColumnSpec("b", "integer", True), ColumnSpec("b", "other", True)
+    real = ColumnSpec("b", "float", True)
+    assert textcopy.copyable([string, integer], [string, integer])
+    assert not textcopy.copyable([string, other], [string, other])  # binary, dates
+    assert not textcopy.copyable([string, integer], [string, other])  # e.g. into BIT or YEAR
+    assert not textcopy.copyable([string, real], [string, integer])  # '2.5' rounds, 2.5e0 not
+    assert not textcopy.copyable(None, [string])  # SQLite promises nothing
