@@ -155,7 +155,7 @@ def _prepare(run: sync._Run, result: RunResult) -> Key | None:
         with sync._target_transaction(run.dbs, write=run.write) as target:
             if run.write:
                 watermarks.create_tables(target)
-            watermark = watermarks.load(target, run.job.name)
+            watermark = watermarks.load(target, run.pass_name)
             if run.write:
                 state.start_run(
                     target,
@@ -236,7 +236,7 @@ def _page_work(run: sync._Run, track: _Track, lo: Key | None, isolate: bool) -> 
         rejected += sync._apply(run, target, changes, isolate=isolate)
         counts = sync._counts(len(rows), changes, rejected)
         if run.write and mark is not None and mark != track.watermark:
-            watermarks.save(target, job.name, mark, run.run_id, run.clock())
+            watermarks.save(target, run.pass_name, mark, run.run_id, run.clock())
         sync._record(run, target, rejected, counts, None, move_checkpoint=False)
     return _Page(end, mark, len(rows) == size, counts, rejected)
 

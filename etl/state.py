@@ -6,6 +6,7 @@ after a crash the checkpoint says exactly which batches are in the target.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -86,10 +87,13 @@ runs = Table(
     Index("ix_etl_runs_job_started", "job", "started_at"),
 )
 
+NAME_LENGTH = 100
+"""Longest job (or pass) name the state tables hold."""
+
 checkpoints = Table(
     "etl_checkpoints",
     metadata,
-    Column("job", String(100), primary_key=True),
+    Column("job", String(NAME_LENGTH), primary_key=True),
     Column("phase", String(10), nullable=False),
     Column("last_key", Text, nullable=False),
     Column("run_id", String(36), nullable=False),
@@ -189,6 +193,20 @@ def finish_run(
         .where(runs.c.run_id == run_id)
         .values(status=status, finished_at=now, error=error, **counts.as_dict())
     )
+
+
+def pass_name(job: str, source_table: str, target_table: str, own_table: str) -> str:
+    """The name a job's checkpoint (and watermark) is kept under.
+
+    A job run against other tables (``source_table``/``target_table`` settings) keeps
+    its own: resuming one table pair's pass after another pair's key would skip rows.
+    """
+    if source_table == target_table == own_table:
+        return job
+    name = f"{job}:{source_table}>{target_table}"
+    if len(name) <= NAME_LENGTH:
+        return name
+    return f"{job[: NAME_LENGTH - 17]}:{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def load_checkpoint(session: Session, job: str) -> Checkpoint | None:

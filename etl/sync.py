@@ -167,6 +167,11 @@ class _Run:
             and textcopy.copyable(plan.source_specs, plan.specs)
         )
 
+    @cached_property
+    def pass_name(self) -> str:
+        """What this job's checkpoint is kept under, for this pair of tables."""
+        return _pass_name(self.job, self.plan)
+
     @property
     def key_length(self) -> int:
         return len(self.job.key)
@@ -252,7 +257,7 @@ def _prepare(
             target_rows = store.count_rows(target, plan.target_table)
             if not options.dry_run:
                 state.create_state_tables(target)
-                stored = state.load_checkpoint(target, job.name)
+                stored = state.load_checkpoint(target, _pass_name(job, plan))
                 checkpoint = _usable_checkpoint(stored, plan)
                 result.resumed_from = checkpoint.last_key if checkpoint else None
                 state.start_run(
@@ -285,6 +290,10 @@ def _prepare(
     run = _Run(job, dbs, plan, options, run_id, clock, budget, source_rows, checkpoint)
     run.checkpoint_stored = plan.target_exists and not options.dry_run and stored is not None
     return run
+
+
+def _pass_name(job: Job, plan: Plan) -> str:
+    return state.pass_name(job.name, plan.source_table.name, plan.target_table.name, job.table.name)
 
 
 def _usable_checkpoint(checkpoint: Checkpoint | None, plan: Plan) -> Checkpoint | None:
@@ -370,7 +379,7 @@ def _run_phases(run: _Run) -> None:
 
         def complete() -> None:
             with _target_transaction(run.dbs, write=True) as target:
-                state.save_checkpoint(target, run.job.name, None, run.clock())
+                state.save_checkpoint(target, run.pass_name, None, run.clock())
 
         _retrying(run, "complete", None, complete)
 
@@ -989,7 +998,7 @@ def _record(
         # it, so the checkpoint stays (and finish_run stores the totals). Only the end
         # of a pass must clear a checkpoint, or the next run would resume from it.
         if move_checkpoint and checkpoint is None and run.checkpoint_stored:
-            state.save_checkpoint(target, run.job.name, None, now)
+            state.save_checkpoint(target, run.pass_name, None, now)
         return
     totals = Counts(**run.counts.as_dict())
     totals.add(counts)
@@ -998,7 +1007,7 @@ def _record(
     )
     state.save_counts(target, run.run_id, totals)
     if move_checkpoint:
-        state.save_checkpoint(target, run.job.name, checkpoint, now)
+        state.save_checkpoint(target, run.pass_name, checkpoint, now)
         run.checkpoint_stored = True  # kept even if this transaction rolls back: harmless
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from tests.support import DatabasePair, python_m_etl
 
@@ -77,3 +78,28 @@ def test_sigkill_mid_run_then_rerun_converges_without_duplicates(
     again = pair.run(batch_size=20)
     assert again.resumed_from is None
     assert again.counts.unchanged == len(ROWS)
+
+
+def test_a_checkpoint_belongs_to_its_pair_of_tables(lite: DatabasePair) -> None:
+    """A pass left unfinished on one table is not resumed on another: no rows skipped."""
+    from datetime import UTC, datetime
+
+    from etl import state
+    from etl.state import Checkpoint
+
+    lite.create_source(ROWS[:100])
+    lite.create_source(ROWS[100:150], name="pupils")
+    lite.run(batch_size=30)
+    with lite.engine("target").begin() as connection:  # the default pair's pass, half done
+        state.save_checkpoint(
+            Session(bind=connection),
+            "students",
+            Checkpoint("range", ("K0090", "L0"), "r1"),
+            datetime.now(UTC),
+        )
+    result = lite.run(batch_size=30, source_table="pupils", target_table="pupils")
+    assert result.resumed_from is None
+    assert lite.rows("target", "pupils") == lite.rows("source", "pupils")
+    with lite.engine("target").connect() as connection:
+        kept = connection.execute(text("SELECT job FROM etl_checkpoints")).scalars().all()
+    assert kept == ["students"]  # the other pair's pass is still there to resume
