@@ -85,6 +85,17 @@ class LockBusy(EtlError):
         super().__init__(f"job {job!r} is already running in another process; skipped")
 
 
+class LockLost(EtlError):
+    """Raised inside a run whose lock connection ended: another process may now run the job."""
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        super().__init__(
+            f"job {job!r} lost its run lock in the target (the lock's connection ended); "
+            "stopped after the last committed batch so that two runs never write at once"
+        )
+
+
 class Interrupted(EtlError):
     """Raised inside a run when a stop was requested; the last batch has committed."""
 

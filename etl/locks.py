@@ -12,6 +12,9 @@ however it dies (SIGKILL, OOM, a pulled cable):
 
 A dedicated connection matters: the run's own sessions commit and roll back and return
 their connections to the pool, and a session-level lock must not ride along with them.
+If that connection ends mid-run (a server restart, a killed session, a cut network),
+the server has released the lock and another process may take it: the run checks
+between batches (at most once a second) and stops with LockLost.
 """
 
 from __future__ import annotations
@@ -20,22 +23,47 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import structlog
 from sqlalchemy import Connection, Engine, text
 
 from etl.db import connect, describe_error
-from etl.errors import ConfigError, LockBusy
+from etl.errors import ConfigError, LockBusy, LockLost
 
 log = structlog.get_logger("etl.locks")
 
 MYSQL_LOCK_NAME_LIMIT = 64
 
 
+class HeldLock:
+    """A job's run lock while held: :meth:`verify` raises LockLost once it no longer is."""
+
+    def __init__(self, job: str, still_held: Callable[[], bool] | None, every: float = 1.0):
+        self.job = job
+        self._still_held = still_held
+        self._every = every
+        self._checked = time.monotonic()
+
+    def verify(self) -> None:
+        """Ask the lock's connection, at most once per ``every`` seconds (a round trip)."""
+        if self._still_held is None or time.monotonic() - self._checked < self._every:
+            return
+        self._checked = time.monotonic()
+        try:
+            held = self._still_held()
+        except Exception as error:  # the connection is gone: so is the lock
+            log.error("lock_lost", job=self.job, error=describe_error(error))
+            raise LockLost(self.job) from None
+        if not held:
+            log.error("lock_lost", job=self.job, error="no longer the holder")
+            raise LockLost(self.job)
+
+
 @contextmanager
-def job_lock(engine: Engine, job: str) -> Iterator[None]:
+def job_lock(engine: Engine, job: str) -> Iterator[HeldLock]:
     """Hold the job's run lock in the target for the block; LockBusy if another holds it."""
     backend = engine.dialect.name
     if backend in ("mysql", "mariadb"):
@@ -46,9 +74,9 @@ def job_lock(engine: Engine, job: str) -> Iterator[None]:
         lock = _file_lock(engine.url.database, job)
     else:
         raise ConfigError(f"no run lock for {backend!r} targets; use MySQL, PostgreSQL or SQLite")
-    with lock:
+    with lock as held:
         log.debug("lock_acquired", job=job)
-        yield
+        yield held
     log.debug("lock_released", job=job)
 
 
@@ -66,20 +94,31 @@ def postgresql_lock_key(job: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _mysql_statements(engine: Engine, job: str) -> tuple[str, str, dict[str, object]]:
+def _mysql_statements(engine: Engine, job: str) -> tuple[str, str, str, dict[str, object]]:
     params: dict[str, object] = {"name": mysql_lock_name(engine.url.database, job)}
-    return "SELECT GET_LOCK(:name, 0)", "SELECT RELEASE_LOCK(:name)", params
+    return (
+        "SELECT GET_LOCK(:name, 0)",
+        "SELECT IS_USED_LOCK(:name) = CONNECTION_ID()",
+        "SELECT RELEASE_LOCK(:name)",
+        params,
+    )
 
 
-def _postgresql_statements(job: str) -> tuple[str, str, dict[str, object]]:
+def _postgresql_statements(job: str) -> tuple[str, str, str, dict[str, object]]:
     params: dict[str, object] = {"key": postgresql_lock_key(job)}
-    return "SELECT pg_try_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)", params
+    # A session-level advisory lock lasts as long as its session: alive means held.
+    return (
+        "SELECT pg_try_advisory_lock(:key)",
+        "SELECT true",
+        "SELECT pg_advisory_unlock(:key)",
+        params,
+    )
 
 
 @contextmanager
 def _server_lock(
-    engine: Engine, job: str, take: str, release: str, params: dict[str, object]
-) -> Iterator[None]:
+    engine: Engine, job: str, take: str, check: str, release: str, params: dict[str, object]
+) -> Iterator[HeldLock]:
     # Autocommit: the lock connection must not hold a transaction (and its snapshot or
     # metadata locks) open for the whole run.
     connection = connect(engine, "target").execution_options(isolation_level="AUTOCOMMIT")
@@ -88,7 +127,7 @@ def _server_lock(
         if not got:  # 0/false: held elsewhere; NULL: the server refused
             raise LockBusy(job)
         try:
-            yield
+            yield HeldLock(job, lambda: bool(connection.execute(text(check), params).scalar()))
         finally:
             _release(connection, release, params)
     finally:
@@ -105,9 +144,10 @@ def _release(connection: Connection, release: str, params: dict[str, object]) ->
 
 
 @contextmanager
-def _file_lock(database: str | None, job: str) -> Iterator[None]:
+def _file_lock(database: str | None, job: str) -> Iterator[HeldLock]:
+    # A lock held by a file descriptor of this process cannot be lost while it lives.
     if not database or database == ":memory:" or database.startswith("file:"):
-        yield  # an in-memory database: no other process can reach it
+        yield HeldLock(job, None)  # an in-memory database: no other process can reach it
         return
     path = f"{database}.{job}.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -117,7 +157,7 @@ def _file_lock(database: str | None, job: str) -> Iterator[None]:
         except BlockingIOError:
             raise LockBusy(job) from None
         # The file stays: deleting it would let a waiter lock an unlinked inode.
-        yield
+        yield HeldLock(job, None)
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(descriptor, fcntl.LOCK_UN)

@@ -23,7 +23,7 @@ from etl.db import Databases, describe_error
 from etl.errors import ConfigError
 from etl.incremental import IncrementalOptions, cursor_of, run_incremental
 from etl.job import Job
-from etl.locks import job_lock
+from etl.locks import HeldLock, job_lock
 from etl.schema import table_exists
 from etl.sync import BatchDone, Clock, RunResult, SyncOptions, run_job, utc_now
 
@@ -50,19 +50,25 @@ def run_exclusive(
     missing) is recorded as failed here, then the error is raised on.
     """
 
-    def run() -> RunResult:
+    def run(held: HeldLock | None) -> RunResult:
+        def batch_done(done: BatchDone) -> None:
+            if on_batch is not None:
+                on_batch(done)
+            if held is not None:
+                held.verify()  # lost: the run stops failed after this committed batch
+
         if incremental is not None:
             return run_incremental(
-                job, dbs, options, incremental, clock=clock, stop=stop, on_batch=on_batch
+                job, dbs, options, incremental, clock=clock, stop=stop, on_batch=batch_done
             )
-        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch)
+        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=batch_done)
 
     if options.dry_run:
-        return run()
-    with job_lock(dbs.target_engine, job.name):
+        return run(None)
+    with job_lock(dbs.target_engine, job.name) as held:
         abandon_stale_runs(dbs, job.name, clock())
         try:
-            return run()
+            return run(held)
         except Exception as error:
             record_failed_start(dbs, job.name, clock(), describe_error(error))
             raise

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url, text
 
 from etl.config import DatabaseSettings
 from etl.db import make_databases, make_engine
@@ -16,7 +17,7 @@ from etl.errors import LockBusy, TableMissing
 from etl.locks import job_lock, mysql_lock_name
 from etl.runner import run_exclusive, sync_options
 from etl.state import create_state_tables, start_run
-from etl.sync import SyncOptions, utc_now
+from etl.sync import RunResult, SyncOptions, utc_now
 from jobs.students import JOB
 from tests.daemon_support import runs, students, wait_for
 from tests.support import REPO, DatabasePair
@@ -149,3 +150,32 @@ def test_dry_run_takes_no_lock(maria: DatabasePair) -> None:
         holder.dispose()
     assert result.status == "succeeded"
     assert result.counts.inserted == 5
+
+
+def test_a_run_whose_lock_connection_dies_stops_failed(maria: DatabasePair) -> None:
+    """The lock's session killed mid-run: the run stops after a committed batch, says why."""
+    maria.create_source(students(60))
+    databases = make_databases(maria.settings())
+    name = mysql_lock_name(make_url(maria.target_url).database, "students")
+    found: list[RunResult] = []
+    options = SyncOptions(batch_size=4, pause_between_batches=0.2)
+    worker = threading.Thread(target=lambda: found.append(run_exclusive(JOB, databases, options)))
+    worker.start()
+    try:
+        with maria.engine("target").connect() as admin:
+            holder = wait_for(
+                lambda: admin.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": name}).scalar(),
+                10,
+                "the run to take its lock",
+            )
+            admin.execute(text(f"KILL {int(holder)}"))
+        worker.join(30)
+    finally:
+        databases.dispose()
+    [result] = found
+    assert result.status == "failed"
+    assert "lost its run lock" in (result.error or "")
+    assert 0 < result.counts.inserted < 60
+    assert set(maria.rows("target")) <= set(maria.rows("source"))
+    assert maria.run().status == "succeeded"  # the next run, with the lock, completes it
+    assert maria.rows("target") == maria.rows("source")
