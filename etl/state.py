@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    delete,
     insert,
     select,
     update,
@@ -245,9 +246,22 @@ def record_rejects(
     key_length: int,
     now: datetime,
 ) -> None:
-    """Set rows aside with their reasons and raw values."""
+    """Set rows aside with their reasons and raw values, once per run and key.
+
+    A batch redone after a lost COMMIT (which may in fact have succeeded) records its
+    rejects again: the run's earlier records of the same keys are replaced, not doubled.
+    """
     if not rejected:
         return
+    keys = sorted({encode_key(row[:key_length]) for row, _ in rejected})
+    for start in range(0, len(keys), 1000):
+        session.execute(
+            delete(rejects).where(
+                rejects.c.job == job,
+                rejects.c.run_id == run_id,
+                rejects.c.row_key.in_(keys[start : start + 1000]),
+            )
+        )
     session.execute(
         insert(rejects),
         [

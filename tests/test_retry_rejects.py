@@ -83,3 +83,25 @@ def test_fixed_rows_are_picked_up_by_the_next_run(dbs: DatabasePair) -> None:
     assert result.counts.rejected == 0
     assert (result.counts.inserted, result.counts.updated) == (1, 2)
     assert same_floats(dbs.rows("target"), dbs.rows("source"))
+
+
+def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) -> None:
+    """A batch redone after a lost COMMIT records its rejects again: replaced, not doubled."""
+    from etl.state import create_state_tables, decode_key, record_rejects
+    from etl.sync import utc_now
+
+    columns = ("first_name", "last_name", "course", "score")
+    bad = [(("A", "B", "x", -1.0), "score must not be negative"), (("C", "D", None, -2.0), "no")]
+    databases = make_databases(maria.settings())
+    try:
+        for attempt in range(2):
+            with databases.Target() as session:
+                create_state_tables(session)
+                record_rejects(session, "run-1", "students", columns, bad, 2, utc_now())
+                if attempt:  # another run's record of the same key stays its own
+                    record_rejects(session, "run-2", "students", columns, bad[:1], 2, utc_now())
+                session.commit()
+    finally:
+        databases.dispose()
+    found = sorted((r["run_id"], decode_key(str(r["row_key"]))) for r in rejects(maria))
+    assert found == [("run-1", ("A", "B")), ("run-1", ("C", "D")), ("run-2", ("A", "B"))]
