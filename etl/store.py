@@ -89,7 +89,7 @@ def read_page(
         .order_by(*[table.c[name] for name in key])
         .limit(limit)
     )
-    return _rows(session, query, backend)
+    return _rows(session, query)
 
 
 def read_range(
@@ -105,23 +105,21 @@ def read_range(
     query = select(*[table.c[name] for name in columns]).where(
         after(table, key, lo, backend), up_to(table, key, hi, backend)
     )
-    return _rows(session, query, backend)
+    return _rows(session, query)
 
 
-def _rows(session: Session, query: Select[Any], backend: str) -> list[Row]:
+def _rows(session: Session, query: Select[Any]) -> list[Row]:
     """The query's rows as plain tuples.
 
-    MySQL rows come straight from the driver's cursor: building a SQLAlchemy Row for
-    each and copying it into a tuple took a fifth of a bulk load's reading time.
-    The column types' own result conversions still apply, and a driver error is
-    raised as SQLAlchemy would raise it (a disconnect invalidates the connection).
+    Rows come straight from the driver's cursor: building a SQLAlchemy Row for each
+    and copying it into a tuple took a fifth of a bulk load's reading time. The column
+    types' own result conversions still apply, and a driver error is raised as
+    SQLAlchemy would raise it (a disconnect invalidates the connection).
     """
-    if backend != "mysql":
-        return [tuple(row) for row in session.execute(query)]
     connection = session.connection()
     dialect = connection.dialect
     compiled = query.compile(dialect=dialect)
-    if any(
+    if "POSTCOMPILE" in compiled.string or any(
         bind.type.dialect_impl(dialect).bind_processor(dialect) is not None
         for bind in compiled.binds.values()
     ):
