@@ -208,7 +208,7 @@ def _row_hash_numbers(scope: Scope, quote: Any) -> list[str]:
         # hashtextextended (the 64-bit hash behind hash partitioning, stable across
         # versions) costs the server less than half of md5; sum() of bigint is numeric,
         # so it cannot overflow. COLLATE "C": a plain byte hash, whatever the collation.
-        return [f"hashtextextended(({parts}) COLLATE \"C\", 0)"]
+        return [f'hashtextextended(({parts}) COLLATE "C", 0)']
     if scope.hashing == "crc":
         return [f"CRC32({parts})", f"CRC32C({_plain_parts(quote, scope.columns)})"]
     return [f"CAST(CONV(SUBSTRING(MD5({parts}), 1, 15), 16, 10) AS UNSIGNED)"]

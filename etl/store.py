@@ -7,6 +7,7 @@ from the start of the table and no transaction stays open between batches.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -221,7 +222,7 @@ def upsert(
         return
     others = [name for name in columns if name not in key]
     if backend == "postgresql":
-        _upsert_unnest(session, table, columns, key, others, rows)
+        _upsert_staged(session, table, columns, key, others, rows)
         return
     if backend == "mysql" and _upsert_pymysql_literal(session, table, columns, others, rows):
         return
@@ -318,7 +319,7 @@ _STATEMENT_LIMITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictiona
 """Per DBAPI connection: the server's packet limit is asked once per connection."""
 
 
-def _upsert_unnest(
+def _upsert_staged(
     session: Session,
     table: Table,
     columns: Sequence[str],
@@ -326,30 +327,45 @@ def _upsert_unnest(
     others: Sequence[str],
     rows: Sequence[Row],
 ) -> None:
-    """PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) per batch, one parameter per column.
+    """PostgreSQL: COPY the rows into a session's staging table, then one INSERT ... SELECT.
 
-    A single statement of constant text, however many rows: the server parses it
-    once, and there is no per-row parameter limit to chunk around.
+    Binding each column as an array cost the client most of a bulk load's time (the
+    driver builds array text value by value in Python); COPY's rows are written by the
+    driver's C code. The staging table is temporary, holds only the job's columns with
+    the target's types, and is emptied after each use (and by any rollback), so it only
+    ever holds the rows of the statement at hand.
     """
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(
-        f"CAST(:c{i} AS {table.c[name].type.compile(dialect=dialect)}[])"
-        for i, name in enumerate(columns)
+    preparer = session.get_bind().dialect.identifier_preparer
+    quote = preparer.quote
+    target = preparer.format_table(table)
+    stage = quote(f"etl_stage_{hashlib.sha256(target.encode()).hexdigest()[:16]}")
+    names = ", ".join(quote(n) for n in columns)
+    connection = session.connection()
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"SELECT {names} FROM {target} WITH NO DATA"
     )
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            "COPY", None, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        ) from error
+    finally:
+        cursor.close()
     conflict = (
         "DO UPDATE SET " + ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in others)
         if others
         else "DO NOTHING"
     )
-    statement = text(
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-        f"({', '.join(quote(n) for n in columns)}) SELECT * FROM unnest({arrays}) "
+    connection.exec_driver_sql(
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
         f"ON CONFLICT ({', '.join(quote(n) for n in key)}) {conflict}"
     )
-    session.execute(
-        statement, {f"c{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))}
-    )
+    connection.exec_driver_sql(f"DELETE FROM {stage}")
 
 
 def count_rows(session: Session, table: Table) -> int:
