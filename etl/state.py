@@ -204,10 +204,11 @@ def pass_name(job: str, source_table: str, target_table: str, own_table: str) ->
     """
     if source_table == target_table == own_table:
         return job
-    name = f"{job}:{source_table}>{target_table}"
+    digest = hashlib.sha256("\0".join((job, source_table, target_table)).encode()).hexdigest()
+    name = f"{job}:{source_table}>{target_table}#{digest[:8]}"  # readable, and unambiguous
     if len(name) <= NAME_LENGTH:
         return name
-    return f"{job[: NAME_LENGTH - 17]}:{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{job[: NAME_LENGTH - 17]}#{digest[:16]}"
 
 
 def load_checkpoint(session: Session, job: str) -> Checkpoint | None:
@@ -254,14 +255,21 @@ def record_rejects(
     if not rejected:
         return
     keys = sorted({encode_key(row[:key_length]) for row, _ in rejected})
+    wanted = set(keys)
+    earlier: list[int] = []
     for start in range(0, len(keys), 1000):
-        session.execute(
-            delete(rejects).where(
+        # The database may compare keys ignoring case ('Anna' = 'anna'): it only narrows
+        # the search, and the exact comparison here decides which records are the same.
+        found = session.execute(
+            select(rejects.c.id, rejects.c.row_key).where(
                 rejects.c.job == job,
                 rejects.c.run_id == run_id,
                 rejects.c.row_key.in_(keys[start : start + 1000]),
             )
         )
+        earlier.extend(record_id for record_id, key in found if key in wanted)
+    for start in range(0, len(earlier), 1000):
+        session.execute(delete(rejects).where(rejects.c.id.in_(earlier[start : start + 1000])))
     session.execute(
         insert(rejects),
         [

@@ -101,7 +101,18 @@ def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) ->
                 if attempt:  # another run's record of the same key stays its own
                     record_rejects(session, "run-2", "students", columns, bad[:1], 2, utc_now())
                 session.commit()
+            with databases.Target() as session:  # keys equal only to a case-blind collation
+                for first in ("Anna", "anna"):
+                    row = ((first, "B", None, -1.0), "no")
+                    record_rejects(session, "run-3", "students", columns, [row], 2, utc_now())
+                session.commit()
     finally:
         databases.dispose()
     found = sorted((r["run_id"], decode_key(str(r["row_key"]))) for r in rejects(maria))
-    assert found == [("run-1", ("A", "B")), ("run-1", ("C", "D")), ("run-2", ("A", "B"))]
+    assert found == [
+        ("run-1", ("A", "B")),
+        ("run-1", ("C", "D")),
+        ("run-2", ("A", "B")),
+        ("run-3", ("Anna", "B")),
+        ("run-3", ("anna", "B")),
+    ]
