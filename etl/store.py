@@ -15,6 +15,7 @@ from typing import Any
 from pymysql.constants import SERVER_STATUS
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     Table,
     and_,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 from etl import mysql_values
@@ -134,17 +135,7 @@ def _rows(session: Session, query: Select[Any]) -> list[Row]:
         rows: list[Row] = list(cursor.fetchall())
         description = cursor.description
     except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            compiled.string,
-            arguments,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from error
+        raise _wrapped(connection, error, cursor, compiled.string, arguments) from error
     except BaseException:
         connection.invalidate()  # a result half read: the connection must not be reused
         raise
@@ -161,6 +152,28 @@ def _rows(session: Session, query: Select[Any]) -> list[Row]:
         for convert, column in zip(processors, zip(*rows, strict=True), strict=True)
     ]
     return list(zip(*values, strict=True))
+
+
+def _wrapped(
+    connection: Connection, error: Any, cursor: Any, statement: str, arguments: Any
+) -> StatementError:
+    """A driver error from a cursor used directly, as SQLAlchemy would raise it.
+
+    A lost connection is invalidated, so the pool never hands it out again.
+    """
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(error)
+    wrapped: StatementError = DBAPIError.instance(
+        statement,
+        arguments,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+    return wrapped
 
 
 def any_rows(
@@ -331,29 +344,30 @@ def _upsert_staged(
 
     Binding each column as an array cost the client most of a bulk load's time (the
     driver builds array text value by value in Python); COPY's rows are written by the
-    driver's C code. The staging table is temporary, holds only the job's columns with
-    the target's types, and is emptied after each use (and by any rollback), so it only
-    ever holds the rows of the statement at hand.
+    driver's C code. The staging table is temporary (it needs the TEMPORARY privilege),
+    holds only the job's columns with the target's types as they are in this
+    transaction, is emptied after each use and dropped at commit (a rollback undoes
+    it too), so it only ever holds the rows of the statement at hand.
     """
     preparer = session.get_bind().dialect.identifier_preparer
     quote = preparer.quote
     target = preparer.format_table(table)
-    stage = quote(f"etl_stage_{hashlib.sha256(target.encode()).hexdigest()[:16]}")
+    stage = "pg_temp." + quote(f"etl_stage_{hashlib.sha256(target.encode()).hexdigest()[:16]}")
     names = ", ".join(quote(n) for n in columns)
     connection = session.connection()
+    # Made afresh in each transaction: it always has the target's current column types.
     connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
         f"SELECT {names} FROM {target} WITH NO DATA"
     )
     cursor = connection.connection.cursor()
+    statement = f"COPY {stage} ({names}) FROM STDIN"
     try:
-        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
     except connection.dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(
-            "COPY", None, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
-        ) from error
+        raise _wrapped(connection, error, cursor, statement, None) from error
     finally:
         cursor.close()
     conflict = (

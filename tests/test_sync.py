@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from etl.db import make_databases
+from etl.sync import SyncOptions, run_job
+from jobs.students import JOB
+from tests.conftest import _pair
 from tests.support import DatabasePair, same_floats
 
 STUDENTS = [
@@ -182,3 +188,32 @@ def test_floats_do_not_look_changed_after_a_round_trip(dbs: DatabasePair) -> Non
     again = dbs.run()
     assert again.counts.updated == 0
     assert again.counts.unchanged == len(rows)
+
+
+@pytest.fixture
+def pg(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """PostgreSQL to PostgreSQL."""
+    yield from _pair(request, tmp_path_factory, "postgresql", "postgresql")
+
+
+def test_a_long_lived_connection_follows_the_targets_column_changes(pg: DatabasePair) -> None:
+    """PostgreSQL upserts stage rows in a temporary table: it never keeps an old shape.
+
+    One set of engines for every run, as in the daemon: a column widened and a column
+    added on the target between runs must not make the staging table refuse rows.
+    """
+    pg.create_source(many(30))
+    databases = make_databases(pg.settings())
+    try:
+        assert run_job(JOB, databases, SyncOptions(batch_size=7)).status == "succeeded"
+        pg.execute("source", "ALTER TABLE students ALTER COLUMN course TYPE varchar(80)")
+        pg.execute("target", "ALTER TABLE students ALTER COLUMN course TYPE varchar(80)")
+        pg.execute("target", "ALTER TABLE students ADD COLUMN note text")
+        pg.execute("source", "UPDATE students SET course = repeat('x', 70)")
+        result = run_job(JOB, databases, SyncOptions(batch_size=7))
+    finally:
+        databases.dispose()
+    assert (result.status, result.counts.updated, result.counts.rejected) == ("succeeded", 30, 0)
+    assert pg.rows("target") == pg.rows("source")
