@@ -118,6 +118,7 @@ def run_incremental(
     clock: Clock = utc_now,
     stop: threading.Event | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> RunResult:
     """One incremental run of ``job``; ConfigError before any write when the setup is wrong.
 
@@ -131,7 +132,7 @@ def run_incremental(
         result = RunResult(job.name, run_id, "running", mode=MODE, dry_run=options.dry_run)
         budget = sync._DeleteBudget(job.name, 0, 1.0, unlimited=True)
         run = sync._Run(job, dbs, plan, options, run_id, clock, budget, total_source_rows=0)
-        run.on_batch, run.stop = on_batch, stop
+        run.on_batch, run.stop, run.guard = on_batch, stop, guard
         track = _Track((column, *job.key), job.columns.index(column), None)
         track.watermark = _prepare(run, result)
         try:

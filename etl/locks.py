@@ -13,8 +13,8 @@ however it dies (SIGKILL, OOM, a pulled cable):
 A dedicated connection matters: the run's own sessions commit and roll back and return
 their connections to the pool, and a session-level lock must not ride along with them.
 If that connection ends mid-run (a server restart, a killed session, a cut network),
-the server has released the lock and another process may take it: the run checks
-between batches (at most once a second) and stops with LockLost.
+the server has released the lock and another process may take it: the run asks
+before each batch that writes commits, and stops with LockLost (that batch rolls back).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -41,17 +40,14 @@ MYSQL_LOCK_NAME_LIMIT = 64
 class HeldLock:
     """A job's run lock while held: :meth:`verify` raises LockLost once it no longer is."""
 
-    def __init__(self, job: str, still_held: Callable[[], bool] | None, every: float = 1.0):
+    def __init__(self, job: str, still_held: Callable[[], bool] | None):
         self.job = job
         self._still_held = still_held
-        self._every = every
-        self._checked = time.monotonic()
 
     def verify(self) -> None:
-        """Ask the lock's connection, at most once per ``every`` seconds (a round trip)."""
-        if self._still_held is None or time.monotonic() - self._checked < self._every:
+        """Ask the lock's connection (one round trip); raise LockLost if the lock is gone."""
+        if self._still_held is None:
             return
-        self._checked = time.monotonic()
         try:
             held = self._still_held()
         except Exception as error:  # the connection is gone: so is the lock

@@ -51,17 +51,19 @@ def run_exclusive(
     """
 
     def run(held: HeldLock | None) -> RunResult:
-        def batch_done(done: BatchDone) -> None:
-            if on_batch is not None:
-                on_batch(done)
-            if held is not None:
-                held.verify()  # lost: the run stops failed after this committed batch
-
+        guard = held.verify if held is not None else None
         if incremental is not None:
             return run_incremental(
-                job, dbs, options, incremental, clock=clock, stop=stop, on_batch=batch_done
+                job,
+                dbs,
+                options,
+                incremental,
+                clock=clock,
+                stop=stop,
+                on_batch=on_batch,
+                guard=guard,
             )
-        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=batch_done)
+        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch, guard=guard)
 
     if options.dry_run:
         return run(None)

@@ -128,6 +128,9 @@ class _Run:
     counts: Counts = field(default_factory=Counts)
     on_batch: Callable[[BatchDone], None] | None = None
     stop: threading.Event | None = None
+    guard: Callable[[], None] | None = None
+    """Raises when this run may no longer write (its lock is lost): asked before each
+    batch's commit, inside its transaction, so such a batch rolls back."""
     checkpoint_stored: bool = False
     """A checkpoint row may exist for this job: the pass must clear it when complete."""
     span: int = 0
@@ -189,6 +192,7 @@ def run_job(
     clock: Clock = utc_now,
     stop: threading.Event | None = None,
     on_batch: Callable[[BatchDone], None] | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run one pass of ``job``; ConfigError before any write when the setup is wrong.
 
@@ -201,7 +205,7 @@ def run_job(
         started = time.monotonic()
         result = RunResult(job.name, run_id, "running", mode=plan.mode, dry_run=options.dry_run)
         run = _prepare(job, dbs, plan, options, run_id, clock, result)
-        run.on_batch, run.stop = on_batch, stop
+        run.on_batch, run.stop, run.guard = on_batch, stop, guard
         try:
             _refuse_obvious_mass_delete(run)
             _reject_null_keys(run)
@@ -992,6 +996,8 @@ def _record(
     """
     if not run.write:
         return
+    if run.guard is not None:
+        run.guard()
     now = run.clock()
     if not (counts.inserted or counts.updated or counts.deleted or counts.rejected):
         # Nothing written: redoing this batch after a crash is as harmless as skipping

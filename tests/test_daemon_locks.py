@@ -153,7 +153,7 @@ def test_dry_run_takes_no_lock(maria: DatabasePair) -> None:
 
 
 def test_a_run_whose_lock_connection_dies_stops_failed(maria: DatabasePair) -> None:
-    """The lock's session killed mid-run: the run stops after a committed batch, says why."""
+    """The lock's session killed mid-run: the batch in flight rolls back, the run says why."""
     maria.create_source(students(60))
     databases = make_databases(maria.settings())
     name = mysql_lock_name(make_url(maria.target_url).database, "students")
