@@ -130,7 +130,7 @@ class _Run:
     stop: threading.Event | None = None
     guard: Callable[[], None] | None = None
     """Raises when this run may no longer write (its lock is lost): asked before each
-    batch's commit, inside its transaction, so such a batch rolls back."""
+    batch that writes commits, inside its transaction, so such a batch rolls back."""
     checkpoint_stored: bool = False
     """A checkpoint row may exist for this job: the pass must clear it when complete."""
     span: int = 0
@@ -161,12 +161,11 @@ class _Run:
     @cached_property
     def copies_text(self) -> bool:
         """Whether empty target ranges may be filled by text copies (:mod:`etl.textcopy`)."""
-        plan, job = self.plan, self.job
+        plan = self.plan
         return (
             self.write
             and plan.source_backend == plan.target_backend == "mysql"
-            and job.transform is None
-            and self.check is None
+            and self.check is None  # no transform or rule; every row is known to fit
             and textcopy.copyable(plan.source_specs, plan.specs)
         )
 
@@ -923,15 +922,15 @@ def _fetch_page(run: _Run, lo: Key | None) -> list[Row]:
 def _check(run: _Run, page: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, str]]]:
     """Split a page into rows the target can hold and rows set aside with a reason."""
     job, check = run.job, run.check
-    if check is None and job.transform is None:
-        return list(page), []  # the source's column types already guarantee every row fits
+    if check is None:  # no transform or rule, and the source's types guarantee every row fits
+        return list(page), []
     valid: list[Row] = []
     rejected: list[tuple[Row, str]] = []
     for raw in page:
         row = raw
         if job.transform is not None:
             row = tuple(job.transform(dict(zip(job.columns, raw, strict=True))).values())
-        reason = check(row) if check is not None else None
+        reason = check(row)
         if reason:
             rejected.append((raw, reason))
         else:
@@ -996,16 +995,16 @@ def _record(
     """
     if not run.write:
         return
-    if run.guard is not None:
-        run.guard()
     now = run.clock()
     if not (counts.inserted or counts.updated or counts.deleted or counts.rejected):
         # Nothing written: redoing this batch after a crash is as harmless as skipping
         # it, so the checkpoint stays (and finish_run stores the totals). Only the end
         # of a pass must clear a checkpoint, or the next run would resume from it.
         if move_checkpoint and checkpoint is None and run.checkpoint_stored:
+            _guard(run)
             state.save_checkpoint(target, run.pass_name, None, now)
         return
+    _guard(run)
     totals = Counts(**run.counts.as_dict())
     totals.add(counts)
     state.record_rejects(
@@ -1015,6 +1014,12 @@ def _record(
     if move_checkpoint:
         state.save_checkpoint(target, run.pass_name, checkpoint, now)
         run.checkpoint_stored = True  # kept even if this transaction rolls back: harmless
+
+
+def _guard(run: _Run) -> None:
+    """Before a batch that writes commits: raise if this run may no longer write."""
+    if run.guard is not None:
+        run.guard()
 
 
 def _counts(read: int, changes: Changes, rejected: list[tuple[Row, str]]) -> Counts:
