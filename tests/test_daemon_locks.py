@@ -152,6 +152,14 @@ def test_dry_run_takes_no_lock(maria: DatabasePair) -> None:
     assert result.counts.inserted == 5
 
 
+def committed_rows(pair: DatabasePair) -> int:
+    """Rows a run has committed to the target so far (0 before it made the table)."""
+    try:
+        return len(pair.rows("target"))
+    except Exception:  # the table does not exist yet
+        return 0
+
+
 def test_a_run_whose_lock_connection_dies_stops_failed(maria: DatabasePair) -> None:
     """The lock's session killed mid-run: the batch in flight rolls back, the run says why."""
     maria.create_source(students(60))
@@ -168,6 +176,7 @@ def test_a_run_whose_lock_connection_dies_stops_failed(maria: DatabasePair) -> N
                 10,
                 "the run to take its lock",
             )
+            wait_for(lambda: committed_rows(maria), 10, "a first batch to commit")
             admin.execute(text(f"KILL {int(holder)}"))
         worker.join(30)
     finally:
