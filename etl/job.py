@@ -11,12 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, Engine, MetaData, Table
 
 Row = tuple[Any, ...]
 """A row as plain values, key columns first, in :attr:`Job.columns` order."""
 
 DeletePolicy = Literal["propagate", "keep"]
+
+DemoFill = Callable[[Engine, Table, int, int, bool], int]
+"""``fill(engine, table, rows, seed, replace)``: writes demo rows, returns how many."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Job:
     lookback: float = 300.0
     """Incremental runs re-read this far behind the watermark (seconds for timestamps,
     units for a numeric cursor), catching rows committed late with an earlier value."""
+    demo: DemoFill | None = None
+    """Fills the source with deterministic demo rows (``etl demo``); None: no demo data."""
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -13,9 +13,9 @@ from typing import Any, Literal
 from sqlalchemy import Engine, MetaData, String, Table, create_engine, insert, select, text
 
 from etl.config import DatabaseSettings, Settings, SyncSettings
-from etl.db import Databases, make_databases
-from etl.state import recent_runs
-from etl.sync import RunResult, SyncOptions, run_job
+from etl.engine.db import Databases, make_databases
+from etl.engine.state import recent_runs
+from etl.engine.sync import RunResult, SyncOptions, run_job
 from jobs.students import JOB
 
 Backend = Literal["mariadb", "postgresql", "sqlite"]

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from etl.config import DatabaseSettings
-from etl.db import make_databases, make_engine
+from etl.engine.db import make_databases, make_engine
+from etl.engine.state import create_state_tables, start_run
+from etl.engine.sync import RunResult, SyncOptions, utc_now
 from etl.errors import LockBusy, TableMissing
-from etl.locks import job_lock, mysql_lock_name
-from etl.runner import run_exclusive, sync_options
-from etl.state import create_state_tables, start_run
-from etl.sync import RunResult, SyncOptions, utc_now
+from etl.service.locks import job_lock, mysql_lock_name
+from etl.service.runner import run_exclusive, sync_options
 from jobs.students import JOB
 from tests.daemon_support import runs, students, wait_for
 from tests.support import REPO, DatabasePair
@@ -56,8 +56,8 @@ def test_lock_is_released_when_its_holder_is_killed(dbs: DatabasePair) -> None:
         f"""
         import sys, time
         from etl.config import DatabaseSettings
-        from etl.db import make_engine
-        from etl.locks import job_lock
+        from etl.engine.db import make_engine
+        from etl.service.locks import job_lock
         with job_lock(make_engine(DatabaseSettings(url={dbs.target_url!r}), "target"), "students"):
             print("locked", flush=True)
             time.sleep(120)

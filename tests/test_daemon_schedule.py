@@ -9,7 +9,7 @@ import pytest
 
 from etl.config import JobSettings, load_settings
 from etl.errors import ConfigError
-from etl.schedule import crontab_weekdays, job_schedule, jobs_table
+from etl.service.schedule import crontab_weekdays, job_schedule, jobs_table
 from jobs.students import JOB
 
 # A Friday, 10:07 UTC.

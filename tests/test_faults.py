@@ -16,8 +16,8 @@ from sqlalchemy import event, make_url, text
 from structlog.testing import capture_logs
 
 from etl.config import DatabaseSettings, RetrySettings, Settings
-from etl.db import Databases, make_databases
-from etl.sync import BatchDone, RunResult, SyncOptions, run_job
+from etl.engine.db import Databases, make_databases
+from etl.engine.sync import BatchDone, RunResult, SyncOptions, run_job
 from jobs.students import JOB
 from tests.proxy import Proxy
 from tests.support import DatabasePair

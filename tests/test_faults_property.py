@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 
-from etl.db import make_databases
-from etl.sync import BatchDone, SyncOptions, run_job
-from etl.verify import verify_job
+from etl.engine.db import make_databases
+from etl.engine.sync import BatchDone, SyncOptions, run_job
+from etl.engine.verify import verify_job
 from jobs.students import JOB
 from tests.support import DatabasePair, drop_all_tables
 from tests.test_verify import naive

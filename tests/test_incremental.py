@@ -23,11 +23,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql
 
-from etl import watermarks
-from etl.db import make_databases
-from etl.incremental import IncrementalOptions, run_incremental
+from etl.engine import watermarks
+from etl.engine.db import make_databases
+from etl.engine.incremental import IncrementalOptions, run_incremental
+from etl.engine.sync import BatchDone, RunResult, SyncOptions, run_job
 from etl.job import Job
-from etl.sync import BatchDone, RunResult, SyncOptions, run_job
 from tests.support import DatabasePair, python_m_etl
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -295,8 +295,8 @@ def test_a_float_cursor_column_is_refused() -> None:
     """A 4-byte float never equals itself as a bound: keyset paging on it would loop."""
     from sqlalchemy import Column, Float, Integer, MetaData, Table
 
+    from etl.engine.incremental import cursor_of
     from etl.errors import ConfigError
-    from etl.incremental import cursor_of
 
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Float))
     job = Job(name="floaty", table=table, cursor_column="v")

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from etl import watermarks
 from etl.config import DaemonSettings, DatabaseSettings, JobSettings, Settings, load_settings
-from etl.daemon import Daemon
+from etl.engine import watermarks
+from etl.engine.incremental import cursor_of, later, rewind
 from etl.errors import ConfigError
-from etl.incremental import cursor_of, later, rewind
-from etl.runner import incremental_options
-from etl.schedule import incremental_schedule, job_schedules
+from etl.service.daemon import Daemon
+from etl.service.runner import incremental_options
+from etl.service.schedule import incremental_schedule, job_schedules
 from jobs.students import JOB as STUDENTS
 
 NOW = datetime(2024, 3, 1, 10, 7, 30, tzinfo=UTC)  # a Friday

@@ -85,7 +85,7 @@ def test_a_checkpoint_belongs_to_its_pair_of_tables(lite: DatabasePair) -> None:
     from datetime import UTC, datetime
 
     from etl import state
-    from etl.state import Checkpoint
+    from etl.engine.state import Checkpoint
 
     lite.create_source(ROWS[:100])
     lite.create_source(ROWS[100:150], name="pupils")

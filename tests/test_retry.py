@@ -11,9 +11,9 @@ from sqlalchemy.exc import OperationalError as SAOperationalError
 from structlog.testing import capture_logs
 
 from etl.config import RetrySettings
-from etl.db import describe_error
+from etl.engine.db import describe_error
+from etl.engine.retry import classify, with_retries
 from etl.errors import ConfigError, DatabaseUnreachable
-from etl.retry import classify, with_retries
 
 FAST = RetrySettings(attempts=4, initial_backoff=0.01, max_backoff=0.05, jitter=0.0)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from etl.db import make_databases
-from etl.state import latest_rejects
+from etl.engine.db import make_databases
+from etl.engine.state import latest_rejects
 from tests.support import DatabasePair, same_floats
 
 
@@ -87,8 +87,8 @@ def test_fixed_rows_are_picked_up_by_the_next_run(dbs: DatabasePair) -> None:
 
 def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) -> None:
     """A batch redone after a lost COMMIT records its rejects again: replaced, not doubled."""
-    from etl.state import create_state_tables, decode_key, record_rejects
-    from etl.sync import utc_now
+    from etl.engine.state import create_state_tables, decode_key, record_rejects
+    from etl.engine.sync import utc_now
 
     columns = ("first_name", "last_name", "course", "score")
     bad = [(("A", "B", "x", -1.0), "score must not be negative"), (("C", "D", None, -2.0), "no")]

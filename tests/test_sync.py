@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl.db import make_databases
-from etl.sync import SyncOptions, run_job
+from etl.engine.db import make_databases
+from etl.engine.sync import SyncOptions, run_job
 from jobs.students import JOB
 from tests.conftest import _pair
 from tests.support import DatabasePair, same_floats

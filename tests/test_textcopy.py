@@ -8,8 +8,8 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from etl import textcopy
-from etl.validate import ColumnSpec
+from etl.core.validate import ColumnSpec
+from etl.engine import textcopy
 from tests.support import DatabasePair
 
 AWKWARD = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from etl.diff import diff_rows, exact, float_equal, missing_keys
+from etl.core.diff import diff_rows, exact, float_equal, missing_keys
 
 EQUALS = [exact, float_equal(1e-5, 1e-37)]
 

@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pymysql.converters import escape_item
 
-from etl import mysql_values
+from etl.dialects import mysql_values
 
 VALUES = st.one_of(
     st.none(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.dialects import mysql, postgresql
 
-from etl.store import after, up_to
+from etl.engine.store import after, up_to
 from jobs.students import JOB
 
 KEY = JOB.key

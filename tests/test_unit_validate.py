@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from etl.validate import ColumnSpec, check_row
+from etl.core.validate import ColumnSpec, check_row
 
 SPECS = [
     ColumnSpec("first_name", "string", nullable=False, length=50),
@@ -47,7 +47,7 @@ def test_a_job_rule_runs_after_the_type_checks() -> None:
 
 def test_compiled_checks_agree_with_check_row() -> None:
     """The precompiled per-column checks give exactly check_row's verdict and reason."""
-    from etl.validate import compile_checks
+    from etl.core.validate import compile_checks
 
     def rule(row: dict[str, object]) -> str | None:
         return "no Bobs" if row["first_name"] == "Bob" else None
@@ -72,7 +72,7 @@ def test_compiled_checks_agree_with_check_row() -> None:
 
 def test_columns_the_source_types_guarantee_are_not_checked() -> None:
     """A check goes only where the source column's own type proves every value fits."""
-    from etl.validate import always_fits, compile_checks
+    from etl.core.validate import always_fits, compile_checks
 
     def string(length: int | None, nullable: bool = False, nul: bool = False) -> ColumnSpec:
         return ColumnSpec("s", "string", nullable, length, forbids_nul=nul)

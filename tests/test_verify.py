@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
-from etl.db import make_databases
-from etl.diff import diff_rows
-from etl.plan import make_plan
-from etl.verify import Report, describe, verify_job
+from etl.core.diff import diff_rows
+from etl.engine.db import make_databases
+from etl.engine.plan import make_plan
+from etl.engine.verify import Report, describe, verify_job
 from jobs.students import JOB
 from tests.support import DatabasePair, python_m_etl
 

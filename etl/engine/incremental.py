@@ -39,16 +39,16 @@ from sqlalchemy import ColumnElement, Float, Table, literal, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from etl import state, store, sync, watermarks
-from etl.db import Databases, describe_error
-from etl.diff import Key, Row
+from etl.core.diff import Key, Row
+from etl.engine import state, store, sync, watermarks
+from etl.engine.db import Databases, describe_error
+from etl.engine.retry import is_data_error
+from etl.engine.state import Counts
+from etl.engine.sync import BatchDone, Clock, RunResult, SyncOptions, utc_now
 from etl.errors import ConfigError, Interrupted
 from etl.job import Job
-from etl.retry import is_data_error
-from etl.state import Counts
-from etl.sync import BatchDone, Clock, RunResult, SyncOptions, utc_now
 
-log = structlog.get_logger("etl.incremental")
+log = structlog.get_logger("etl.engine.incremental")
 
 MODE = "incremental"
 """The mode recorded in ``etl_runs`` and on log lines."""

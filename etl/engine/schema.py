@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Float, Integer, MetaData, String, Table, inspect, text
 from sqlalchemy.dialects import mysql
 
-from etl.validate import ColumnSpec
+from etl.core.validate import ColumnSpec
 
 # Collations that order strings by code point and call two strings equal only when
 # they are identical: every database agrees with every other on these.

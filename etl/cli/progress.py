@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from etl.sync import BatchDone
+from etl.engine.sync import BatchDone
 
 
 @contextmanager

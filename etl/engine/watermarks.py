@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, Text, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
-from etl import state
-from etl.diff import Key
+from etl.core.diff import Key
+from etl.engine import state
 
 metadata = MetaData()
 

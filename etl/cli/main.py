@@ -20,9 +20,15 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
-from etl import demo, state
+from etl.cli.progress import progress_reporter
+from etl.cli.report import rejects_table, runs_table, summary
 from etl.config import Settings, load_settings
-from etl.db import connect, make_databases, make_engine
+from etl.engine import state
+from etl.engine.db import connect, make_databases, make_engine
+from etl.engine.schema import table_exists
+from etl.engine.sync import RunResult, SyncOptions, utc_now
+from etl.engine.verify import describe as describe_verify
+from etl.engine.verify import verify_job
 from etl.errors import (
     EXIT_CONFIG,
     EXIT_DRIFT,
@@ -37,15 +43,9 @@ from etl.errors import (
 )
 from etl.job import Job
 from etl.logs import Redactor, configure_logging
-from etl.progress import progress_reporter
-from etl.report import rejects_table, runs_table, summary
-from etl.runner import incremental_options, run_exclusive, sync_options
-from etl.schedule import job_schedules, jobs_table
-from etl.schema import table_exists
-from etl.stopping import GracefulStop
-from etl.sync import RunResult, SyncOptions, utc_now
-from etl.verify import describe as describe_verify
-from etl.verify import verify_job
+from etl.service.runner import incremental_options, run_exclusive, sync_options
+from etl.service.schedule import job_schedules, jobs_table
+from etl.service.stopping import GracefulStop
 from jobs import REGISTRY, get_job
 
 log = structlog.get_logger("etl.cli")
@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_cmd_verify)
 
     demo = commands.add_parser(
-        "demo", parents=[common], help="fill the source with deterministic demo students"
+        "demo", parents=[common], help="fill the source with a job's deterministic demo rows"
     )
+    demo.add_argument("job", nargs="?", help="the job (default: the first that has demo data)")
     demo.add_argument("--rows", type=_positive_int, default=10_000, metavar="N")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument(
@@ -222,7 +223,7 @@ def run_exit_code(results: Sequence[RunResult], locked: int = 0) -> int:
 
 def _cmd_daemon(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
     # Imported here: the scheduler and the metrics client cost a one-shot run start-up time.
-    from etl.daemon import serve
+    from etl.service.daemon import serve
 
     return serve(settings, _selected_jobs([], settings))
 
@@ -315,20 +316,34 @@ def _read_state(
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
-    job = get_job("students")
+    job = _demo_job(args.job)
+    assert job.demo is not None
     engine = make_engine(settings.source, "source")
     try:
         table = job.table_named(settings.job(job.name).source_table)
-        count = demo.fill(engine, table, args.rows, args.seed, replace=args.replace)
+        count = job.demo(engine, table, args.rows, args.seed, args.replace)
     finally:
         engine.dispose()
     print(
         redactor(
-            f"demo: wrote {count:,} students to {table.name} in the source "
+            f"demo: wrote {count:,} {job.name} rows to {table.name} in the source "
             f"({engine.url.render_as_string(hide_password=True)})"
         )
     )
     return EXIT_OK
+
+
+def _demo_job(name: str | None) -> Job:
+    """The named job, or the first registered one that has demo data."""
+    if name:
+        job = get_job(name)
+        if job.demo is None:
+            raise ConfigError(f"job {name!r} has no demo data")
+        return job
+    for job in REGISTRY.values():
+        if job.demo is not None:
+            return job
+    raise ConfigError("no registered job has demo data")
 
 
 def _fail(error: BaseException, redactor: Redactor, code: int, stream: TextIO = sys.stderr) -> int:

@@ -26,18 +26,18 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from etl import checksum, state, store, textcopy
 from etl.config import RetrySettings
-from etl.db import Databases, describe_error
-from etl.diff import Changes, Key, Row, diff_rows, missing_keys
+from etl.core.diff import Changes, Key, Row, diff_rows, missing_keys
+from etl.core.validate import RowCheck, compile_checks
+from etl.engine import checksum, state, store, textcopy
+from etl.engine.db import Databases, describe_error
+from etl.engine.plan import Plan, make_plan
+from etl.engine.retry import is_data_error, is_transient, with_retries
+from etl.engine.state import Checkpoint, Counts
 from etl.errors import EtlError, Interrupted, MassDeleteRefused
 from etl.job import Job
-from etl.plan import Plan, make_plan
-from etl.retry import is_data_error, is_transient, with_retries
-from etl.state import Checkpoint, Counts
-from etl.validate import RowCheck, compile_checks
 
-log = structlog.get_logger("etl.sync")
+log = structlog.get_logger("etl.engine.sync")
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")

@@ -33,7 +33,7 @@ from tenacity import (
 from etl.config import RetrySettings
 from etl.errors import EtlError
 
-log = structlog.get_logger("etl.retry")
+log = structlog.get_logger("etl.engine.retry")
 
 Kind = Literal["transient", "data", "permanent"]
 T = TypeVar("T")

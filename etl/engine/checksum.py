@@ -31,8 +31,8 @@ from typing import Any, Literal
 from sqlalchemy import Engine, Numeric, String, Table, bindparam, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
-from etl import store
-from etl.diff import Key, Row
+from etl.core.diff import Key, Row
+from etl.engine import store
 
 BACKENDS = frozenset({"mysql", "postgresql"})
 """Kinds of database that compute these checksums (both sides must be the same kind)."""

@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import Select, Table, literal_column, select, text
 from sqlalchemy.orm import Session
 
-from etl import store
-from etl.diff import Key
-from etl.validate import ColumnSpec
+from etl.core.diff import Key
+from etl.core.validate import ColumnSpec
+from etl.engine import store
 
 COPYABLE_KINDS = frozenset({"string", "float", "integer"})
 """Column kinds whose QUOTE text reads back as the same value (not binary, not dates)."""

@@ -17,10 +17,10 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
 
-from etl.db import describe_error
+from etl.engine.db import describe_error
 from etl.errors import ConfigError
 
-log = structlog.get_logger("etl.health")
+log = structlog.get_logger("etl.service.health")
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 """Returns (healthy, details for the JSON body)."""

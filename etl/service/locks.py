@@ -29,10 +29,10 @@ from contextlib import contextmanager
 import structlog
 from sqlalchemy import Connection, Engine, text
 
-from etl.db import connect, describe_error
+from etl.engine.db import connect, describe_error
 from etl.errors import ConfigError, LockBusy, LockLost
 
-log = structlog.get_logger("etl.locks")
+log = structlog.get_logger("etl.service.locks")
 
 MYSQL_LOCK_NAME_LIMIT = 64
 

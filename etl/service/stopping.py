@@ -22,7 +22,7 @@ import structlog
 
 from etl.errors import EXIT_FAILURE
 
-log = structlog.get_logger("etl.stopping")
+log = structlog.get_logger("etl.service.stopping")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

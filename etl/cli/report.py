@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from etl.sync import RunResult
+from etl.engine.sync import RunResult
 
 
 def summary(result: RunResult) -> str:

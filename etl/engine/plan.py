@@ -11,12 +11,12 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, Table
 
-from etl import schema
-from etl.db import connect, display_url
-from etl.diff import ValueEqual, exact, float_equal
+from etl.core.diff import ValueEqual, exact, float_equal
+from etl.core.validate import ColumnSpec
+from etl.engine import schema
+from etl.engine.db import connect, display_url
 from etl.errors import ConfigError, TableMissing
 from etl.job import Job
-from etl.validate import ColumnSpec
 
 Mode = Literal["range", "lookup"]
 

@@ -17,17 +17,17 @@ from datetime import datetime
 import structlog
 from sqlalchemy import update
 
-from etl import state
 from etl.config import Settings
-from etl.db import Databases, describe_error
+from etl.engine import state
+from etl.engine.db import Databases, describe_error
+from etl.engine.incremental import IncrementalOptions, cursor_of, run_incremental
+from etl.engine.schema import table_exists
+from etl.engine.sync import BatchDone, Clock, RunResult, SyncOptions, run_job, utc_now
 from etl.errors import ConfigError
-from etl.incremental import IncrementalOptions, cursor_of, run_incremental
 from etl.job import Job
-from etl.locks import HeldLock, job_lock
-from etl.schema import table_exists
-from etl.sync import BatchDone, Clock, RunResult, SyncOptions, run_job, utc_now
+from etl.service.locks import HeldLock, job_lock
 
-log = structlog.get_logger("etl.runner")
+log = structlog.get_logger("etl.service.runner")
 
 
 def run_exclusive(

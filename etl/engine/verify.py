@@ -23,11 +23,11 @@ from typing import Literal
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from etl import checksum, store
-from etl.db import Databases
-from etl.diff import Key, Row, diff_rows, missing_keys
+from etl.core.diff import Key, Row, diff_rows, missing_keys
+from etl.engine import checksum, store
+from etl.engine.db import Databases
+from etl.engine.plan import Plan, make_plan
 from etl.job import Job
-from etl.plan import Plan, make_plan
 
 Kind = Literal["missing", "extra", "changed"]
 """``missing``: in the source only; ``extra``: in the target only; ``changed``: values differ."""

@@ -32,8 +32,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
-from etl import mysql_values
-from etl.diff import Key, Row
+from etl.core.diff import Key, Row
+from etl.dialects import mysql_values
 
 # Keys per IN (...) list: keeps statements under SQLite's and PostgreSQL's parameter limits.
 _LOOKUP_CHUNK = 5000

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
-from etl.diff import Key
+from etl.core.diff import Key
 
 
 class UTCDateTime(TypeDecorator[datetime]):

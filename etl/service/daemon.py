@@ -3,7 +3,7 @@
 APScheduler's BackgroundScheduler runs the ticks on worker threads while the main
 thread waits for a stop signal; only the main thread may handle signals, and keeping
 it free means a signal is acted on at once. Each tick takes the same path as the
-one-shot ``run`` (:func:`etl.runner.run_exclusive`), so the cross-process lock, the
+one-shot ``run`` (:func:`etl.service.runner.run_exclusive`), so the cross-process lock, the
 run history and the stop handling are the same in both.
 
 Overlap and missed ticks: ``max_instances=1`` makes a tick that arrives while the
@@ -26,18 +26,18 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from etl import health
 from etl.config import Settings
-from etl.db import Databases, describe_error, make_databases, make_engine
+from etl.engine.db import Databases, describe_error, make_databases, make_engine
+from etl.engine.sync import Clock, utc_now
 from etl.errors import EXIT_OK, ConfigError, LockBusy
 from etl.job import Job
-from etl.metrics import RunMetrics
-from etl.runner import incremental_options, run_exclusive, sync_options
-from etl.schedule import Schedule, job_schedules
-from etl.stopping import GracefulStop
-from etl.sync import Clock, utc_now
+from etl.service import health
+from etl.service.metrics import RunMetrics
+from etl.service.runner import incremental_options, run_exclusive, sync_options
+from etl.service.schedule import Schedule, job_schedules
+from etl.service.stopping import GracefulStop
 
-log = structlog.get_logger("etl.daemon")
+log = structlog.get_logger("etl.service.daemon")
 
 
 def serve(settings: Settings, jobs: Sequence[Job], *, clock: Clock = utc_now) -> int:

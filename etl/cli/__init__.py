@@ -1,0 +1,5 @@
+"""The command line: ``python -m etl`` and the ``etl`` script."""
+
+from etl.cli.main import main
+
+__all__ = ["main"]
