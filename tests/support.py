@@ -14,8 +14,9 @@ from sqlalchemy import Engine, MetaData, String, Table, create_engine, insert, s
 
 from etl.config import DatabaseSettings, Settings, SyncSettings
 from etl.engine.db import Databases, make_databases
+from etl.engine.lifecycle import run_job
+from etl.engine.results import RunResult, SyncOptions
 from etl.engine.state import recent_runs
-from etl.engine.sync import RunResult, SyncOptions, run_job
 from jobs.students import JOB
 
 Backend = Literal["mariadb", "postgresql", "sqlite"]

@@ -242,3 +242,23 @@ def test_json_logs_carry_job_run_id_and_batch_bounds(
     finished = [e for e in events if e["event"] == "run_finished"]
     assert finished[0]["inserted"] == 5
     assert finished[0]["seconds"] >= 0
+
+
+def test_the_jobs_own_batch_size_comes_before_the_sync_default(
+    env: dict[str, str], lite: DatabasePair
+) -> None:
+    """Job.batch_size (5000 for students) wins over [sync] batch_size in `run` and `verify`."""
+    import json
+
+    lite.create_source([(f"N{i}", "x", "c", 1.0) for i in range(5)])
+    small_default = {**env, "ETL_SYNC_BATCH_SIZE": "2"}
+    result = etl("run", env=small_default)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    started = [e for e in events if e["event"] == "run_started"]
+    assert started[0]["batch_size"] == 5000
+    verified = etl("verify", env=small_default)
+    assert verified.returncode == 0, verified.stderr
+    assert "of 1 key ranges compared" in verified.stdout
+    job_setting = etl("verify", env={**small_default, "ETL_JOB_STUDENTS_BATCH_SIZE": "2"})
+    assert "of 3 key ranges compared" in job_setting.stdout

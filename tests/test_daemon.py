@@ -68,7 +68,7 @@ def daemon_env(pair: DatabasePair, *, pause: float = 0.0, **extra: str) -> dict[
     """A one-second interval, small batches, an optional pause to make a run last."""
     settings = {
         "ETL_JOB_STUDENTS_INTERVAL": "1",
-        "ETL_SYNC_BATCH_SIZE": str(BATCH),
+        "ETL_JOB_STUDENTS_BATCH_SIZE": str(BATCH),
         "ETL_SYNC_PAUSE_BETWEEN_BATCHES": str(pause),
         "ETL_DAEMON_HEALTH_PORT": "0",
         "ETL_DAEMON_STOP_TIMEOUT": str(STOP_TIMEOUT),
@@ -222,7 +222,9 @@ def test_one_shot_run_stops_after_the_batch_on_sigterm(
     """SIGTERM to ``run``: the batch commits, the run is interrupted, exit code 130."""
     source = students(2000)
     maria.create_source(source)
-    env = maria.environ(ETL_SYNC_BATCH_SIZE=str(BATCH), ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.3")
+    env = maria.environ(
+        ETL_JOB_STUDENTS_BATCH_SIZE=str(BATCH), ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.3"
+    )
     one_shot = launcher.start("run", env=env)
     wait_for(lambda: running_run(maria, min_rows=2 * BATCH), 60, "the run two batches in")
     code, seconds = stop(one_shot)

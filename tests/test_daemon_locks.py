@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from etl.config import DatabaseSettings
+from etl.dialects.mysql import lock_name as mysql_lock_name
 from etl.engine.db import make_databases, make_engine
+from etl.engine.results import RunResult, SyncOptions, utc_now
 from etl.engine.state import create_state_tables, start_run
-from etl.engine.sync import RunResult, SyncOptions, utc_now
 from etl.errors import LockBusy, TableMissing
-from etl.service.locks import job_lock, mysql_lock_name
+from etl.service.locks import job_lock
 from etl.service.runner import run_exclusive, sync_options
 from jobs.students import JOB
 from tests.daemon_support import runs, students, wait_for

@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 
 from etl.config import DatabaseSettings, RetrySettings, Settings
 from etl.engine.db import Databases, make_databases
-from etl.engine.sync import BatchDone, RunResult, SyncOptions, run_job
+from etl.engine.lifecycle import run_job
+from etl.engine.results import BatchDone, RunResult, SyncOptions
 from jobs.students import JOB
 from tests.proxy import Proxy
 from tests.support import DatabasePair

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 
 from etl.engine.db import make_databases
-from etl.engine.sync import BatchDone, SyncOptions, run_job
+from etl.engine.lifecycle import run_job
+from etl.engine.results import BatchDone, SyncOptions
 from etl.engine.verify import verify_job
 from jobs.students import JOB
 from tests.support import DatabasePair, drop_all_tables

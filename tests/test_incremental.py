@@ -25,8 +25,9 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from etl.engine import watermarks
 from etl.engine.db import make_databases
-from etl.engine.incremental import IncrementalOptions, run_incremental
-from etl.engine.sync import BatchDone, RunResult, SyncOptions, run_job
+from etl.engine.lifecycle import run_job
+from etl.engine.results import BatchDone, IncrementalOptions, RunResult, SyncOptions
+from etl.engine.strategies.incremental import later
 from etl.job import Job
 from tests.support import DatabasePair, python_m_etl
 
@@ -109,11 +110,11 @@ def incremental(
 ) -> RunResult:
     dbs = make_databases(pair.settings())
     try:
-        return run_incremental(
+        return run_job(
             JOB,
             dbs,
             SyncOptions(batch_size=batch_size),
-            IncrementalOptions(lookback=lookback),
+            incremental=IncrementalOptions(lookback=lookback),
             stop=stop,
             on_batch=on_batch,
         )
@@ -295,10 +296,25 @@ def test_a_float_cursor_column_is_refused() -> None:
     """A 4-byte float never equals itself as a bound: keyset paging on it would loop."""
     from sqlalchemy import Column, Float, Integer, MetaData, Table
 
-    from etl.engine.incremental import cursor_of
+    from etl.engine.strategies.incremental import cursor_of
     from etl.errors import ConfigError
 
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Float))
     job = Job(name="floaty", table=table, cursor_column="v")
     with pytest.raises(ConfigError, match="cursor column 'v' is a float"):
         cursor_of(job)
+
+
+def test_the_watermark_never_moves_back_within_an_equal_cursor() -> None:
+    """A page ending at the same cursor but a smaller key keeps the larger watermark."""
+    mark = (T0, "Zed", "Z")
+    assert later(mark, (T0, "Ada", "A")) == mark
+    assert later(mark, (T0 - timedelta(seconds=1), "Zz", "Z")) == mark
+    assert later(mark, (T0, "Zed", "Zz")) == (T0, "Zed", "Zz")
+    assert later(mark, (T0 + timedelta(seconds=1), "A", "A")) == (
+        T0 + timedelta(seconds=1),
+        "A",
+        "A",
+    )
+    assert later(None, (T0, "A", "A")) == (T0, "A", "A")
+    assert later(mark, None) == mark

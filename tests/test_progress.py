@@ -18,7 +18,7 @@ ROWS = [(f"P{i:05d}", "x", "c", 1.0) for i in range(3000)]
 def test_a_terminal_gets_a_progress_bar_with_rows_per_second(lite: DatabasePair) -> None:
     """stderr on a pseudo-terminal: the bar appears and counts rows."""
     lite.create_source(ROWS)
-    env = lite.environ(ETL_SYNC_BATCH_SIZE="500", ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.05")
+    env = lite.environ(ETL_JOB_STUDENTS_BATCH_SIZE="500", ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.05")
     env["ETL_LOG_FORMAT"] = "console"
     leader, follower = pty.openpty()
     process = subprocess.Popen(

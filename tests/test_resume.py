@@ -41,7 +41,7 @@ def test_sigkill_mid_run_then_rerun_converges_without_duplicates(
     """Kill -9 after some batches; the rerun resumes after the checkpoint and completes."""
     pair: DatabasePair = request.getfixturevalue(pairing)
     pair.create_source(ROWS)
-    env = pair.environ(ETL_SYNC_BATCH_SIZE="20", ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.1")
+    env = pair.environ(ETL_JOB_STUDENTS_BATCH_SIZE="20", ETL_SYNC_PAUSE_BETWEEN_BATCHES="0.1")
     process = subprocess.Popen(
         python_m_etl("run"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -84,8 +84,8 @@ def test_a_checkpoint_belongs_to_its_pair_of_tables(lite: DatabasePair) -> None:
     """A pass left unfinished on one table is not resumed on another: no rows skipped."""
     from datetime import UTC, datetime
 
-    from etl import state
-    from etl.engine.state import Checkpoint
+    from etl.core.counts import Checkpoint
+    from etl.engine import state
 
     lite.create_source(ROWS[:100])
     lite.create_source(ROWS[100:150], name="pupils")

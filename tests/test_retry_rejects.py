@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from etl.engine.db import make_databases
 from etl.engine.state import latest_rejects
+from etl.engine.state import rejects as state_rejects
 from tests.support import DatabasePair, same_floats
 
 
@@ -87,8 +91,9 @@ def test_fixed_rows_are_picked_up_by_the_next_run(dbs: DatabasePair) -> None:
 
 def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) -> None:
     """A batch redone after a lost COMMIT records its rejects again: replaced, not doubled."""
-    from etl.engine.state import create_state_tables, decode_key, record_rejects
-    from etl.engine.sync import utc_now
+    from etl.core.keys import decode_key
+    from etl.engine.results import utc_now
+    from etl.engine.state import create_state_tables, record_rejects
 
     columns = ("first_name", "last_name", "course", "score")
     bad = [(("A", "B", "x", -1.0), "score must not be negative"), (("C", "D", None, -2.0), "no")]
@@ -108,7 +113,9 @@ def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) ->
                 session.commit()
     finally:
         databases.dispose()
-    found = sorted((r["run_id"], decode_key(str(r["row_key"]))) for r in rejects(maria))
+    with maria.engine("target").connect() as connection:  # every run's, not only the latest
+        recorded = connection.execute(select(state_rejects.c.run_id, state_rejects.c.row_key))
+        found = sorted((run_id, decode_key(str(key))) for run_id, key in recorded)
     assert found == [
         ("run-1", ("A", "B")),
         ("run-1", ("C", "D")),
@@ -116,3 +123,38 @@ def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) ->
         ("run-3", ("Anna", "B")),
         ("run-3", ("anna", "B")),
     ]
+
+
+def test_rejects_lists_each_jobs_latest_run_that_had_any(dbs: DatabasePair) -> None:
+    """Only each job's most recent run with rejects is listed, newest first, up to the limit."""
+    from etl.core.counts import Counts
+    from etl.engine.state import create_state_tables, finish_run, record_rejects, start_run
+    from etl.engine.results import utc_now
+
+    columns = ("first_name", "last_name", "course", "score")
+    runs = [  # oldest first: (run id, job, rejected first names)
+        ("students-1", "students", ["Old1", "Old2"]),
+        ("teachers-1", "teachers", ["T1", "T2"]),
+        ("students-2", "students", ["New1"]),
+        ("students-3", "students", []),  # a clean run since: its predecessor's are still news
+    ]
+    databases = make_databases(dbs.settings())
+    try:
+        with databases.Target() as session:
+            create_state_tables(session)
+            for number, (run_id, job, names) in enumerate(runs):
+                now = utc_now() + timedelta(seconds=number)
+                start_run(session, run_id, job, "range", now, None, "host", 1)
+                bad = [((name, "x", "c", -1.0), f"bad {name}") for name in names]
+                record_rejects(session, run_id, job, columns, bad, 2, now)
+                finish_run(session, run_id, "succeeded", now, Counts(rejected=len(bad)), None)
+                session.commit()
+        with databases.Target() as session:
+            every = [str(r["row_key"]) for r in latest_rejects(session, 100)]
+            one_job = [str(r["row_key"]) for r in latest_rejects(session, 100, "students")]
+            limited = [str(r["row_key"]) for r in latest_rejects(session, 2)]
+    finally:
+        databases.dispose()
+    assert every == ['["New1", "x"]', '["T2", "x"]', '["T1", "x"]']
+    assert one_job == ['["New1", "x"]']
+    assert limited == ['["New1", "x"]', '["T2", "x"]']

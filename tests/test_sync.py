@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from etl.engine.db import make_databases
-from etl.engine.sync import SyncOptions, run_job
+from etl.engine.lifecycle import run_job
+from etl.engine.results import RunResult, SyncOptions
+from etl.engine.state import latest_rejects
+from etl.engine.verify import verify_job
+from etl.job import Job
+from etl.service.runner import run_exclusive, sync_options
 from jobs.students import JOB
 from tests.conftest import _pair
 from tests.support import DatabasePair, same_floats
@@ -217,3 +224,92 @@ def test_a_long_lived_connection_follows_the_targets_column_changes(pg: Database
         databases.dispose()
     assert (result.status, result.counts.updated, result.counts.rejected) == ("succeeded", 30, 0)
     assert pg.rows("target") == pg.rows("source")
+
+
+def test_a_failing_source_count_leaves_one_failed_run(lite: DatabasePair) -> None:
+    """A source count that raises leaves exactly one row for that run: failed, with the error."""
+    lite.create_source(STUDENTS)
+    assert lite.run().status == "succeeded"
+    # The source becomes a view whose rows cannot be counted: abs() of the smallest
+    # integer overflows. Planning (which reads only the catalogue) still succeeds.
+    lite.execute("source", "DROP TABLE students")
+    lite.execute(
+        "source",
+        "CREATE TABLE base (first_name VARCHAR(50), last_name VARCHAR(50), "
+        "course VARCHAR(50), score FLOAT, n INTEGER, PRIMARY KEY (first_name, last_name))",
+    )
+    lite.execute("source", "INSERT INTO base VALUES ('A', 'B', 'C', 1.0, -9223372036854775808)")
+    lite.execute(
+        "source",
+        "CREATE VIEW students AS SELECT first_name, last_name, course, score FROM base "
+        "WHERE abs(n) >= 0",
+    )
+    databases = make_databases(lite.settings())
+    try:
+        with pytest.raises(Exception, match="integer overflow"):
+            run_exclusive(JOB, databases, sync_options(JOB, lite.settings()))
+    finally:
+        databases.dispose()
+    runs = lite.runs()
+    assert [run["status"] for run in runs] == ["failed", "succeeded"]
+    assert "integer overflow" in runs[0]["error"]
+
+
+def _reordered(row: dict[str, Any]) -> dict[str, Any]:
+    """A transform whose output lists the columns in another order than the job's."""
+    course = row["course"].upper() if row["course"] else None
+    return {
+        "score": row["score"],
+        "course": course,
+        "last_name": row["last_name"],
+        "first_name": row["first_name"],
+    }
+
+
+def _renaming_ada(row: dict[str, Any]) -> dict[str, Any]:
+    """A transform that changes one row's key."""
+    return {**row, "first_name": "Augusta"} if row["first_name"] == "Ada" else row
+
+
+def _run_with(pair: DatabasePair, job: Job) -> RunResult:
+    databases = make_databases(pair.settings())
+    try:
+        return run_job(job, databases, SyncOptions(batch_size=4))
+    finally:
+        databases.dispose()
+
+
+def test_a_transforms_output_is_matched_to_columns_by_name(dbs: DatabasePair) -> None:
+    """A transform may return its columns in any order: each value lands in its own column."""
+    dbs.create_source(STUDENTS)
+    result = _run_with(dbs, dataclasses.replace(JOB, transform=_reordered))
+    assert result.status == "succeeded", result.error
+    expected = [(f, last, c.upper() if c else None, s) for f, last, c, s in STUDENTS]
+    assert same_floats(dbs.rows("target"), sorted(expected))
+    databases = make_databases(dbs.settings())
+    try:
+        report = verify_job(dataclasses.replace(JOB, transform=_reordered), databases)
+    finally:
+        databases.dispose()
+    assert report.drift == 0
+
+
+def test_a_transform_that_changes_a_key_is_refused_for_that_row(dbs: DatabasePair) -> None:
+    """A row whose key the transform changes is rejected, saying so; its target copy stays."""
+    dbs.create_source(STUDENTS)
+    assert dbs.run().status == "succeeded"
+    dbs.execute("source", "UPDATE students SET score = 1.0")
+    result = _run_with(dbs, dataclasses.replace(JOB, transform=_renaming_ada))
+    assert result.status == "succeeded", result.error
+    assert result.counts.rejected == 1
+    databases = make_databases(dbs.settings())
+    try:
+        with databases.Target() as session:
+            rejected = latest_rejects(session, 10)
+    finally:
+        databases.dispose()
+    assert [r["reason"] for r in rejected] == ["transform changed key column first_name"]
+    rows = dbs.rows("target")
+    assert ("Ada", "Lovelace", "Mathematics", 99.5) in rows
+    assert all(first != "Augusta" for first, *_ in rows)
+    assert all(score == 1.0 for first, _, _, score in rows if first != "Ada")

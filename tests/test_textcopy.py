@@ -9,6 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from etl.core.validate import ColumnSpec
+from etl.dialects import MARIADB
+from etl.dialects.base import Values
 from etl.engine import textcopy
 from tests.support import DatabasePair
 
@@ -92,13 +94,13 @@ def test_values_text_longer_than_the_limit_is_refused(maria: DatabasePair) -> No
     table = maria.create_source(many(50))
     columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
     with Session(maria.engine("source")) as session:
-        whole = textcopy.values(session, table, columns, key, None, None, 1_000_000)
+        whole = MARIADB.values_text(session, table, columns, key, None, None, 1_000_000)
         assert whole is not None
         assert whole.rows == 50
         assert whole.text.startswith("('S00000','L0','Course 0','0'),")
-        assert textcopy.values(session, table, columns, key, None, None, 200) is None
-        empty = textcopy.values(session, table, columns, key, ("T", ""), None, 1_000_000)
-        assert empty == textcopy.Values(0, "")
+        assert MARIADB.values_text(session, table, columns, key, None, None, 200) is None
+        empty = MARIADB.values_text(session, table, columns, key, ("T", ""), None, 1_000_000)
+        assert empty == Values(0, "")
         length = session.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar_one()
         assert int(length) == 1_000_000
 

@@ -25,8 +25,8 @@ from etl.cli.report import rejects_table, runs_table, summary
 from etl.config import Settings, load_settings
 from etl.engine import state
 from etl.engine.db import connect, make_databases, make_engine
+from etl.engine.results import RunResult, SyncOptions, utc_now
 from etl.engine.schema import table_exists
-from etl.engine.sync import RunResult, SyncOptions, utc_now
 from etl.engine.verify import describe as describe_verify
 from etl.engine.verify import verify_job
 from etl.errors import (
@@ -43,7 +43,7 @@ from etl.errors import (
 )
 from etl.job import Job
 from etl.logs import Redactor, configure_logging
-from etl.service.runner import incremental_options, run_exclusive, sync_options
+from etl.service.runner import batch_size_of, incremental_options, run_exclusive, sync_options
 from etl.service.schedule import job_schedules, jobs_table
 from etl.service.stopping import GracefulStop
 from jobs import REGISTRY, get_job
@@ -280,7 +280,7 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings, redactor: Redactor
             report = verify_job(
                 job,
                 dbs,
-                page_size=args.batch_size or job_settings.batch_size or settings.sync.batch_size,
+                page_size=args.batch_size or batch_size_of(job, settings),
                 limit=args.limit,
                 source_table=job_settings.source_table,
                 target_table=job_settings.target_table,

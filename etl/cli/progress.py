@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from etl.engine.sync import BatchDone
+from etl.engine.results import BatchDone
 
 
 @contextmanager

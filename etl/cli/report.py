@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from etl.engine.sync import RunResult
+from etl.engine.results import RunResult
 
 
 def summary(result: RunResult) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Engine, Table
 
 from etl.core.diff import ValueEqual, exact, float_equal
 from etl.core.validate import ColumnSpec
+from etl.dialects import Dialect, KeyOrder, RowHashing, common_hashing, dialect_of
 from etl.engine import schema
 from etl.engine.db import connect, display_url
 from etl.errors import ConfigError, TableMissing
@@ -31,8 +32,8 @@ class Plan:
 
     source_table: Table
     target_table: Table
-    source_backend: str
-    target_backend: str
+    source_dialect: Dialect
+    target_dialect: Dialect
     mode: Mode
     """``range``: both sides order keys alike, compare key ranges; ``lookup``: look keys up."""
     target_exists: bool
@@ -42,6 +43,13 @@ class Plan:
     """What the source can hold, where its database enforces it (not SQLite)."""
     equals: list[ValueEqual]
     """How to compare each non-key column, given the target's precision."""
+    hashing: RowHashing | None
+    """How both servers hash rows alike for range checksums; None: they cannot."""
+
+    @property
+    def copies_text(self) -> bool:
+        """Whether the source can write rows as SQL text the target reads unparsed."""
+        return self.source_dialect.copies_text_to(self.target_dialect)
 
 
 def make_plan(
@@ -59,81 +67,53 @@ def make_plan(
     with connect(source, "source") as connection:
         if not schema.table_exists(connection, source_table.name):
             raise TableMissing("source", source_table.name, display_url(source.url))
-        source_order = schema.key_order(connection, source_table.name, job.key)
-        # SQLite does not enforce column types: its declared ones promise nothing.
+        source_dialect = dialect_of(connection)
+        source_order = source_dialect.key_order(connection, source_table.name, job.key)
+        # A database that does not enforce column types promises nothing by them.
         source_specs = (
-            None
-            if source_order.backend == "sqlite"
-            else schema.column_specs(connection, source_table.name, job.columns)
+            schema.column_specs(connection, source_table.name, job.columns)
+            if source_dialect.enforces_types
+            else None
         )
     with connect(target, "target") as connection:
         exists = schema.table_exists(connection, target_table.name)
         if not exists and create:
-            schema.create_table(
-                connection, target_table, _collation_for_new_target(connection, source_order)
-            )
+            collation = dialect_of(connection).collation_for_new_table(connection, source_order)
+            schema.create_table(connection, target_table, collation)
             connection.commit()
             exists = True
-        target_backend = schema.backend_of(connection)
+        target_dialect = dialect_of(connection)
         if exists:
-            target_order = schema.key_order(connection, target_table.name, job.key)
+            target_order = target_dialect.key_order(connection, target_table.name, job.key)
             specs = schema.column_specs(connection, target_table.name, job.columns)
         else:
             target_order = source_order  # dry run against a table still to be made
-            specs = schema.declared_specs(target_table, job.columns, target_backend)
+            specs = schema.declared_specs(target_table, job.columns, target_dialect)
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
         source_table=source_table,
         target_table=target_table,
-        source_backend=source_order.backend,
-        target_backend=target_backend,
+        source_dialect=source_dialect,
+        target_dialect=target_dialect,
         mode=mode,
         target_exists=exists,
         specs=specs,
         source_specs=source_specs,
         equals=[_equality(spec) for spec in specs[len(job.key) :]],
+        hashing=common_hashing(source_dialect, source, target_dialect, target),
     )
 
 
-def _collation_for_new_target(target: Connection, source_order: schema.KeyOrder) -> str | None:
-    """Keep the source's key order when the target is the same kind of database.
-
-    Then key ranges mean the same thing on both sides. Across kinds, create the keys
-    with an exact (binary) collation, which can hold every key any source can hold.
-    """
-    if schema.backend_of(target) == source_order.backend == "mysql":
-        named = {c for c in source_order.collations if c}
-        if len(named) == 1:
-            return named.pop()
-    if schema.backend_of(target) == source_order.backend == "postgresql":
-        named = {c for c in source_order.collations if c and not c.startswith("icu:")}
-        if len(named) == 1 and not source_order.exact:
-            collation = named.pop()
-            return None if "." in collation else collation  # a database default, not a name
-    return schema.exact_collation(target)
-
-
-def _choose_mode(source: schema.KeyOrder, target: schema.KeyOrder, table: str) -> Mode:
+def _choose_mode(source: KeyOrder, target: KeyOrder, table: str) -> Mode:
     if source.agrees_with(target):
         return "range"
     if target.exact:
         return "lookup"
     raise ConfigError(
-        f"target table {table!r} keys use collation {_names(target)} but the source's use "
-        f"{_names(source)}: they can disagree on which keys are equal. Give the target's key "
-        f"columns an exact collation ({_exact_hint(target.backend)}) or the source's"
+        f"target table {table!r} keys use collation {target.named()} but the source's use "
+        f"{source.named()}: they can disagree on which keys are equal. Give the target's key "
+        f"columns an exact collation ({target.dialect.exact_hint}) or the source's"
     )
-
-
-def _names(order: schema.KeyOrder) -> str:
-    return "/".join(sorted({str(c) for c in order.collations}))
-
-
-def _exact_hint(backend: str) -> str:
-    return {
-        "mysql": "utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL",
-        "postgresql": 'COLLATE "C"',
-    }.get(backend, "BINARY")
 
 
 def _equality(spec: ColumnSpec) -> ValueEqual:

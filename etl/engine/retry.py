@@ -13,9 +13,8 @@ Three kinds of failure matter to the engine:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
@@ -31,60 +30,23 @@ from tenacity import (
 )
 
 from etl.config import RetrySettings
+from etl.dialects import every_dialect
+from etl.dialects.base import ErrorKind
+from etl.dialects.postgresql import classify_sqlstate
 from etl.errors import EtlError
 
-log = structlog.get_logger("etl.engine.retry")
+log = structlog.get_logger("etl.retry")
 
-Kind = Literal["transient", "data", "permanent"]
+Kind = ErrorKind
 T = TypeVar("T")
-
-# MySQL/MariaDB error numbers (server ER_* and client CR_*).
-MYSQL_TRANSIENT = frozenset(
-    {
-        1040,  # ER_CON_COUNT_ERROR: too many connections
-        1053,  # ER_SERVER_SHUTDOWN
-        1158,  # ER_NET_READ_ERROR
-        1159,  # ER_NET_READ_INTERRUPTED
-        1160,  # ER_NET_ERROR_ON_WRITE
-        1161,  # ER_NET_WRITE_INTERRUPTED
-        1205,  # ER_LOCK_WAIT_TIMEOUT
-        1213,  # ER_LOCK_DEADLOCK
-        1927,  # ER_CONNECTION_KILLED (MariaDB)
-        2002,  # CR_CONNECTION_ERROR (socket)
-        2003,  # CR_CONN_HOST_ERROR: connection refused
-        2006,  # CR_SERVER_GONE_ERROR
-        2013,  # CR_SERVER_LOST
-        2055,  # CR_SERVER_LOST_EXTENDED
-        4031,  # ER_CLIENT_INTERACTION_TIMEOUT: idle connection closed by the server
-    }
-)
-MYSQL_DATA = frozenset(
-    {
-        1048,  # column cannot be null
-        1062,  # duplicate entry (a unique index besides the key)
-        1264,  # out of range value
-        1265,  # data truncated
-        1292,  # incorrect value
-        1366,  # incorrect string value
-        1406,  # data too long
-        1451,  # foreign key: row is referenced
-        1452,  # foreign key: parent row missing
-        1644,  # SIGNAL from a trigger or procedure
-        3819,  # check constraint violated (MySQL)
-        4025,  # CONSTRAINT ... failed (MariaDB)
-    }
-)
-# PostgreSQL SQLSTATEs; whole classes are matched by their first two characters.
-POSTGRES_TRANSIENT = frozenset(
-    {"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"}
-)
-POSTGRES_TRANSIENT_CLASSES = frozenset({"08"})  # connection exceptions
-POSTGRES_DATA_CLASSES = frozenset({"22", "23"})  # data exception, integrity violation
-POSTGRES_DATA = frozenset({"P0001"})  # RAISE EXCEPTION in a trigger
 
 
 def classify(error: BaseException) -> Kind:
-    """Whether a retry can help (``transient``), splitting the batch can (``data``), or neither."""
+    """Whether a retry can help (``transient``), splitting the batch can (``data``), or neither.
+
+    Each dialect knows its own driver's errors (error numbers, SQLSTATEs); the first
+    that recognises the error decides.
+    """
     if isinstance(error, EtlError):
         return "transient" if error.transient else "permanent"
     if isinstance(error, PoolTimeout):
@@ -92,57 +54,17 @@ def classify(error: BaseException) -> Kind:
     if isinstance(error, DBAPIError):
         if error.connection_invalidated:
             return "transient"
-        return _classify_driver(error.orig)
-    return _classify_driver(error)
-
-
-def _classify_driver(error: BaseException | None) -> Kind:
-    if error is None:
-        return "permanent"
-    module = type(error).__module__
-    if module.startswith("pymysql"):
-        # Before the SQLSTATE: PyMySQL reports a generic one (HY000) for most errors.
-        return _classify_mysql(error)
+        if error.orig is None:
+            return "permanent"
+        error = error.orig
+    for dialect in every_dialect():
+        kind = dialect.classify(error)
+        if kind is not None:
+            return kind
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
-        return _classify_sqlstate(sqlstate)
-    if module.startswith("psycopg"):
-        # No SQLSTATE: the error came from the client library, e.g. the connection dropped.
-        lost = type(error).__name__ in ("OperationalError", "InterfaceError")
-        return "transient" if lost else "permanent"
-    if isinstance(error, sqlite3.Error):
-        return _classify_sqlite(error)
+        return classify_sqlstate(sqlstate)  # another driver that speaks SQLSTATE
     if isinstance(error, ConnectionError | TimeoutError):
-        return "transient"
-    return "permanent"
-
-
-def _classify_sqlstate(sqlstate: str) -> Kind:
-    if sqlstate in POSTGRES_TRANSIENT or sqlstate[:2] in POSTGRES_TRANSIENT_CLASSES:
-        return "transient"
-    if sqlstate in POSTGRES_DATA or sqlstate[:2] in POSTGRES_DATA_CLASSES:
-        return "data"
-    return "permanent"
-
-
-def _classify_mysql(error: BaseException) -> Kind:
-    args: tuple[Any, ...] = getattr(error, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
-    if code in MYSQL_TRANSIENT:
-        return "transient"
-    if code in MYSQL_DATA:
-        return "data"
-    # PyMySQL raises InterfaceError(0, '') on a connection it already knows is closed.
-    if type(error).__name__ == "InterfaceError":
-        return "transient"
-    return "permanent"
-
-
-def _classify_sqlite(error: sqlite3.Error) -> Kind:
-    if isinstance(error, sqlite3.IntegrityError):
-        return "data"
-    message = str(error).lower()
-    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
         return "transient"
     return "permanent"
 

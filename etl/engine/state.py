@@ -7,10 +7,7 @@ after a crash the checkpoint says exactly which batches are in the target.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     delete,
+    func,
     insert,
     select,
     update,
@@ -34,7 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
+from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key
+from etl.core.keys import decode_key, encode_key, encode_row
+from etl.dialects import dialect_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,11 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        # MySQL's DATETIME drops fractions of a second unless asked: runs started in the
-        # same second would then have no order.
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(DateTime())
+        # With microseconds: runs started in the same second would otherwise have no order.
+        return dialect.type_descriptor(dialect_of(dialect).precise_datetime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -115,38 +113,6 @@ rejects = Table(
     Column("rejected_at", UTCDateTime(), nullable=False),
     Index("ix_etl_rejects_job_run", "job", "run_id"),
 )
-
-COUNTERS = ("rows_read", "inserted", "updated", "deleted", "unchanged", "rejected")
-
-
-@dataclass
-class Counts:
-    """Running totals of one run, as stored in ``etl_runs``."""
-
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-
-    def add(self, other: Counts) -> None:
-        """Add another batch's counts to these."""
-        for name in COUNTERS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters by name, for log lines and the run table."""
-        return {name: getattr(self, name) for name in COUNTERS}
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where an unfinished pass stopped: its phase and the last key committed."""
-
-    phase: str
-    last_key: Key
-    run_id: str
 
 
 def create_state_tables(session: Session) -> None:
@@ -296,32 +262,15 @@ def recent_runs(session: Session, limit: int, job: str | None = None) -> list[di
 
 def latest_rejects(session: Session, limit: int, job: str | None = None) -> list[dict[str, Any]]:
     """Rejected rows of each job's most recent run that had any, newest first."""
-    query = select(rejects).order_by(rejects.c.id.desc()).limit(limit)
+    # A job's runs never overlap (its lock), so its newest reject is its latest such run's.
+    newest = select(func.max(rejects.c.id)).group_by(rejects.c.job)
     if job:
-        query = query.where(rejects.c.job == job)
-    return [dict(row._mapping) for row in session.execute(query)]
-
-
-def encode_key(key: Key) -> str:
-    """A key as JSON text (keys hold strings, numbers or NULL)."""
-    return json.dumps(list(key), ensure_ascii=False)
-
-
-def decode_key(text: str) -> Key:
-    """The inverse of :func:`encode_key`."""
-    return tuple(json.loads(text))
-
-
-def encode_row(columns: Sequence[str], row: Sequence[Any]) -> str:
-    """A raw row as JSON, keeping values JSON cannot hold (NaN, inf) readable as text."""
-    return json.dumps(
-        {name: _jsonable(value) for name, value in zip(columns, row, strict=True)},
-        ensure_ascii=False,
-        default=str,
+        newest = newest.where(rejects.c.job == job)
+    latest_runs = select(rejects.c.run_id).where(rejects.c.id.in_(newest))
+    query = (
+        select(rejects)
+        .where(rejects.c.run_id.in_(latest_runs))
+        .order_by(rejects.c.id.desc())
+        .limit(limit)
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
+    return [dict(row._mapping) for row in session.execute(query)]

@@ -24,6 +24,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row, diff_rows, missing_keys
+from etl.dialects import Dialect
 from etl.engine import checksum, store
 from etl.engine.db import Databases
 from etl.engine.plan import Plan, make_plan
@@ -113,7 +114,10 @@ class _Checker:
         lo: Key | None = None
         while True:
             with self.dbs.Source() as source:
-                hi = checksum.boundary(source, self._scope("source"), lo, self.page_size)
+                plan = self.plan
+                hi = store.boundary(
+                    source, plan.source_table, self.job.key, lo, self.page_size, plan.source_dialect
+                )
             self.report.ranges += 1
             if not self._summaries_agree(lo, hi):
                 self._compare_range(lo, hi)
@@ -123,10 +127,7 @@ class _Checker:
 
     def _summaries_agree(self, lo: Key | None, hi: Key | None) -> bool:
         plan = self.plan
-        same_kind = plan.source_backend == plan.target_backend
-        if plan.source_backend not in checksum.BACKENDS or not same_kind:
-            return False
-        if self.job.transform or not plan.target_exists:
+        if plan.hashing is None or self.job.transform or not plan.target_exists:
             return False
         with self.dbs.Source() as source, self.dbs.Target() as target:
             theirs = checksum.summary(source, self._scope("source"), lo, hi)
@@ -138,26 +139,28 @@ class _Checker:
         return True
 
     def _scope(self, role: str) -> checksum.Scope:
-        plan, job, dbs = self.plan, self.job, self.dbs
-        hashing = checksum.hash_kind(dbs.source_engine, dbs.target_engine)
+        plan, job = self.plan, self.job
+        assert plan.hashing is not None
         if role == "source":
             return checksum.Scope(
-                plan.source_table, job.columns, job.key, plan.source_backend, hashing
+                plan.source_table, job.columns, job.key, plan.source_dialect, plan.hashing
             )
-        return checksum.Scope(plan.target_table, job.columns, job.key, plan.target_backend, hashing)
+        return checksum.Scope(
+            plan.target_table, job.columns, job.key, plan.target_dialect, plan.hashing
+        )
 
     def _compare_range(self, lo: Key | None, hi: Key | None) -> None:
         plan, job = self.plan, self.job
         self.report.ranges_compared += 1
         with self.dbs.Source() as source:
             theirs = store.read_range(
-                source, plan.source_table, job.columns, job.key, lo, hi, plan.source_backend
+                source, plan.source_table, job.columns, job.key, lo, hi, plan.source_dialect
             )
         ours: list[Row] = []
         if plan.target_exists:
             with self.dbs.Target() as target:
                 ours = store.read_range(
-                    target, plan.target_table, job.columns, job.key, lo, hi, plan.target_backend
+                    target, plan.target_table, job.columns, job.key, lo, hi, plan.target_dialect
                 )
         self._compare(self._transformed(theirs), ours, complete=True)
 
@@ -200,21 +203,22 @@ class _Checker:
         self.report.add("extra", changes.deletes)
 
     def _read(self, role: str) -> _Paging:
-        backend = self.plan.source_backend if role == "source" else self.plan.target_backend
-        return _Paging(self.job.key, self.page_size, backend)
+        dialect = self.plan.source_dialect if role == "source" else self.plan.target_dialect
+        return _Paging(self.job.key, self.page_size, dialect)
 
     def _transformed(self, rows: list[Row]) -> list[Row]:
         transform, columns = self.job.transform, self.job.columns
         if transform is None:
             return rows
-        return [tuple(transform(dict(zip(columns, row, strict=True))).values()) for row in rows]
+        outs = [transform(dict(zip(columns, row, strict=True))) for row in rows]
+        return [tuple(out[c] for c in columns) for out in outs]
 
 
 @dataclass(frozen=True)
 class _Paging:
     key: Sequence[str]
     size: int
-    backend: str
+    dialect: Dialect
 
 
 def _pages(
@@ -225,7 +229,7 @@ def _pages(
     while True:
         with sessions() as session:
             page = store.read_page(
-                session, table, columns, paging.key, lo, paging.size, paging.backend
+                session, table, columns, paging.key, lo, paging.size, paging.dialect
             )
         if page:
             yield page

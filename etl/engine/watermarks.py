@@ -9,15 +9,14 @@ Like a checkpoint it is saved in the batch's own transaction, never committed he
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Column, MetaData, String, Table, Text, insert, inspect, select, text
+from sqlalchemy import Column, MetaData, String, Table, Text, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key
+from etl.core.keys import decode_key, encode_key
+from etl.dialects import dialect_of
 from etl.engine import state
 
 metadata = MetaData()
@@ -42,16 +41,9 @@ def create_tables(session: Session) -> None:
     state.create_state_tables(session)
     metadata.create_all(session.connection(), checkfirst=True)
     connection = session.connection()
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        return  # SQLite does not enforce VARCHAR lengths
     mode = next(c for c in inspect(connection).get_columns("etl_runs") if c["name"] == "mode")
-    if (getattr(mode["type"], "length", None) or 20) >= len("incremental"):
-        return
-    if dialect == "postgresql":
-        session.execute(text("ALTER TABLE etl_runs ALTER COLUMN mode TYPE VARCHAR(20)"))
-    else:
-        session.execute(text("ALTER TABLE etl_runs MODIFY mode VARCHAR(20)"))
+    if (getattr(mode["type"], "length", None) or 20) < len("incremental"):
+        dialect_of(connection).widen_varchar(connection, "etl_runs", "mode", 20)
 
 
 def load(session: Session, job: str) -> Key | None:
@@ -61,50 +53,14 @@ def load(session: Session, job: str) -> Key | None:
     found = session.execute(
         select(watermarks.c.position).where(watermarks.c.job == job)
     ).scalar_one_or_none()
-    return decode(found) if found is not None else None
+    return decode_key(found) if found is not None else None
 
 
 def save(session: Session, job: str, position: Key, run_id: str, now: datetime) -> None:
     """Move the job's watermark (in the batch's transaction)."""
     session.execute(watermarks.delete().where(watermarks.c.job == job))
     session.execute(
-        insert(watermarks).values(job=job, position=encode(position), run_id=run_id, updated_at=now)
+        insert(watermarks).values(
+            job=job, position=encode_key(position), run_id=run_id, updated_at=now
+        )
     )
-
-
-def encode(position: Key) -> str:
-    """A position as JSON; datetimes keep their time zone (or lack of one) exactly."""
-    return json.dumps([_tagged(value) for value in position], ensure_ascii=False)
-
-
-def decode(text_value: str) -> Key:
-    """The inverse of :func:`encode`: values come back with the types they went in with."""
-    return tuple(_untagged(value) for value in json.loads(text_value))
-
-
-def shown(position: Key | None) -> list[Any] | None:
-    """A position for log lines and the run history: JSON-friendly values."""
-    if position is None:
-        return None
-    return [value.isoformat() if isinstance(value, date) else value for value in position]
-
-
-def _tagged(value: Any) -> Any:
-    # datetime before date: a datetime is a date too.
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"date": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    return value
-
-
-def _untagged(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    if "datetime" in value:
-        return datetime.fromisoformat(value["datetime"])
-    if "date" in value:
-        return date.fromisoformat(value["date"])
-    return Decimal(value["decimal"])

@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from etl.config import Settings
 from etl.engine.db import Databases, describe_error, make_databases, make_engine
-from etl.engine.sync import Clock, utc_now
+from etl.engine.results import Clock, utc_now
 from etl.errors import EXIT_OK, ConfigError, LockBusy
 from etl.job import Job
 from etl.service import health

@@ -4,6 +4,8 @@ The lock lives where every replica can see it, the target database, and is tied 
 something the operating system or the database server cleans up when the holder dies
 however it dies (SIGKILL, OOM, a pulled cable):
 
+Each dialect says how (:meth:`~etl.dialects.base.Dialect.run_lock`); this module holds it:
+
 - MySQL/MariaDB: ``GET_LOCK`` on a dedicated connection; the server releases it when
   that connection ends.
 - PostgreSQL: a session-level ``pg_try_advisory_lock`` on a dedicated connection, same.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,12 +30,12 @@ from contextlib import contextmanager
 import structlog
 from sqlalchemy import Connection, Engine, text
 
+from etl.dialects import dialect_of
+from etl.dialects.base import FileLock, ServerLock
 from etl.engine.db import connect, describe_error
-from etl.errors import ConfigError, LockBusy, LockLost
+from etl.errors import LockBusy, LockLost
 
 log = structlog.get_logger("etl.service.locks")
-
-MYSQL_LOCK_NAME_LIMIT = 64
 
 
 class HeldLock:
@@ -61,71 +62,32 @@ class HeldLock:
 @contextmanager
 def job_lock(engine: Engine, job: str) -> Iterator[HeldLock]:
     """Hold the job's run lock in the target for the block; LockBusy if another holds it."""
-    backend = engine.dialect.name
-    if backend in ("mysql", "mariadb"):
-        lock = _server_lock(engine, job, *_mysql_statements(engine, job))
-    elif backend == "postgresql":
-        lock = _server_lock(engine, job, *_postgresql_statements(job))
-    elif backend == "sqlite":
-        lock = _file_lock(engine.url.database, job)
+    how = dialect_of(engine).run_lock(engine.url, job)
+    if isinstance(how, FileLock):
+        lock = _file_lock(how.path, job)
     else:
-        raise ConfigError(f"no run lock for {backend!r} targets; use MySQL, PostgreSQL or SQLite")
+        lock = _server_lock(engine, job, how)
     with lock as held:
         log.debug("lock_acquired", job=job)
         yield held
     log.debug("lock_released", job=job)
 
 
-def mysql_lock_name(database: str | None, job: str) -> str:
-    """The GET_LOCK name: locks are server-wide, so it names the target database too."""
-    name = f"etl:{database or ''}:{job}"
-    if len(name) <= MYSQL_LOCK_NAME_LIMIT:
-        return name
-    return "etl:" + hashlib.sha256(name.encode()).hexdigest()[: MYSQL_LOCK_NAME_LIMIT - 4]
-
-
-def postgresql_lock_key(job: str) -> int:
-    """The advisory lock key: a stable signed 64-bit hash (advisory keys are per database)."""
-    digest = hashlib.sha256(f"etl:{job}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _mysql_statements(engine: Engine, job: str) -> tuple[str, str, str, dict[str, object]]:
-    params: dict[str, object] = {"name": mysql_lock_name(engine.url.database, job)}
-    return (
-        "SELECT GET_LOCK(:name, 0)",
-        "SELECT IS_USED_LOCK(:name) = CONNECTION_ID()",
-        "SELECT RELEASE_LOCK(:name)",
-        params,
-    )
-
-
-def _postgresql_statements(job: str) -> tuple[str, str, str, dict[str, object]]:
-    params: dict[str, object] = {"key": postgresql_lock_key(job)}
-    # A session-level advisory lock lasts as long as its session: alive means held.
-    return (
-        "SELECT pg_try_advisory_lock(:key)",
-        "SELECT true",
-        "SELECT pg_advisory_unlock(:key)",
-        params,
-    )
-
-
 @contextmanager
-def _server_lock(
-    engine: Engine, job: str, take: str, check: str, release: str, params: dict[str, object]
-) -> Iterator[HeldLock]:
+def _server_lock(engine: Engine, job: str, how: ServerLock) -> Iterator[HeldLock]:
     # Autocommit: the lock connection must not hold a transaction (and its snapshot or
     # metadata locks) open for the whole run.
     connection = connect(engine, "target").execution_options(isolation_level="AUTOCOMMIT")
     try:
-        got = connection.execute(text(take), params).scalar()
+        got = connection.execute(text(how.take), how.params).scalar()
         if not got:  # 0/false: held elsewhere; NULL: the server refused
             raise LockBusy(job)
         try:
-            yield HeldLock(job, lambda: bool(connection.execute(text(check), params).scalar()))
+            yield HeldLock(
+                job, lambda: bool(connection.execute(text(how.check), how.params).scalar())
+            )
         finally:
-            _release(connection, release, params)
+            _release(connection, how.release, how.params)
     finally:
         connection.close()
 
@@ -140,12 +102,11 @@ def _release(connection: Connection, release: str, params: dict[str, object]) ->
 
 
 @contextmanager
-def _file_lock(database: str | None, job: str) -> Iterator[HeldLock]:
+def _file_lock(path: str | None, job: str) -> Iterator[HeldLock]:
     # A lock held by a file descriptor of this process cannot be lost while it lives.
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if path is None:
         yield HeldLock(job, None)  # an in-memory database: no other process can reach it
         return
-    path = f"{database}.{job}.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from etl.engine.sync import RunResult
+from etl.engine.results import RunResult
 
 ROW_KINDS = ("inserted", "updated", "deleted", "unchanged", "rejected")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)

@@ -18,11 +18,13 @@ import structlog
 from sqlalchemy import update
 
 from etl.config import Settings
+from etl.core.counts import Counts
 from etl.engine import state
 from etl.engine.db import Databases, describe_error
-from etl.engine.incremental import IncrementalOptions, cursor_of, run_incremental
+from etl.engine.lifecycle import run_job
+from etl.engine.results import BatchDone, Clock, IncrementalOptions, RunResult, SyncOptions, utc_now
 from etl.engine.schema import table_exists
-from etl.engine.sync import BatchDone, Clock, RunResult, SyncOptions, run_job, utc_now
+from etl.engine.strategies.incremental import cursor_of
 from etl.errors import ConfigError
 from etl.job import Job
 from etl.service.locks import HeldLock, job_lock
@@ -52,18 +54,16 @@ def run_exclusive(
 
     def run(held: HeldLock | None) -> RunResult:
         guard = held.verify if held is not None else None
-        if incremental is not None:
-            return run_incremental(
-                job,
-                dbs,
-                options,
-                incremental,
-                clock=clock,
-                stop=stop,
-                on_batch=on_batch,
-                guard=guard,
-            )
-        return run_job(job, dbs, options, clock=clock, stop=stop, on_batch=on_batch, guard=guard)
+        return run_job(
+            job,
+            dbs,
+            options,
+            incremental=incremental,
+            clock=clock,
+            stop=stop,
+            on_batch=on_batch,
+            guard=guard,
+        )
 
     if options.dry_run:
         return run(None)
@@ -107,7 +107,7 @@ def record_failed_start(dbs: Databases, job: str, now: datetime, error: str) -> 
             if not table_exists(session.connection(), state.runs.name):
                 return
             state.start_run(session, run_id, job, "", now, None, socket.gethostname(), os.getpid())
-            state.finish_run(session, run_id, "failed", now, state.Counts(), error)
+            state.finish_run(session, run_id, "failed", now, Counts(), error)
             session.commit()
     except Exception as record_error:
         log.error("run_record_failed", job=job, error=describe_error(record_error))
@@ -124,7 +124,7 @@ def sync_options(
     """How to run ``job``: its settings, then the sync defaults, under any command-line choices."""
     job_settings = settings.job(job.name)
     return SyncOptions(
-        batch_size=batch_size or job_settings.batch_size or settings.sync.batch_size,
+        batch_size=batch_size or batch_size_of(job, settings),
         dry_run=dry_run,
         max_delete_fraction=settings.sync.max_delete_fraction,
         allow_mass_delete=allow_mass_delete or settings.sync.allow_mass_delete,
@@ -133,6 +133,11 @@ def sync_options(
         target_table=job_settings.target_table,
         retry=settings.retry,
     )
+
+
+def batch_size_of(job: Job, settings: Settings) -> int:
+    """Rows per batch: the job's setting, else the job's own, else ``sync.batch_size``."""
+    return settings.job(job.name).batch_size or job.batch_size or settings.sync.batch_size
 
 
 def incremental_options(job: Job, settings: Settings) -> IncrementalOptions:

@@ -1,10 +1,10 @@
-"""Key range predicates: the SQL each dialect gets for (lo, hi]."""
+"""Key range predicates: the SQL each dialect writes for (lo, hi]."""
 
 from __future__ import annotations
 
 from sqlalchemy.dialects import mysql, postgresql
 
-from etl.engine.store import after, up_to
+from etl.dialects import MARIADB, POSTGRESQL
 from jobs.students import JOB
 
 KEY = JOB.key
@@ -15,23 +15,23 @@ def sql(clause: object, dialect: object) -> str:
 
 
 def test_mysql_gets_the_expanded_form_its_optimiser_can_range_scan() -> None:
-    text = sql(after(JOB.table, KEY, ("Ada", "L"), "mysql"), mysql.dialect())
+    text = sql(MARIADB.after(JOB.table, KEY, ("Ada", "L")), mysql.dialect())
     assert text == (
         "students.first_name > 'Ada' OR students.first_name = 'Ada' AND students.last_name > 'L'"
     )
-    upper = sql(up_to(JOB.table, KEY, ("Zoe", "M"), "mysql"), mysql.dialect())
+    upper = sql(MARIADB.up_to(JOB.table, KEY, ("Zoe", "M")), mysql.dialect())
     assert upper == (
         "students.first_name < 'Zoe' OR students.first_name = 'Zoe' AND students.last_name <= 'M'"
     )
 
 
 def test_postgresql_gets_a_row_comparison() -> None:
-    text = sql(after(JOB.table, KEY, ("Ada", "L"), "postgresql"), postgresql.dialect())
+    text = sql(POSTGRESQL.after(JOB.table, KEY, ("Ada", "L")), postgresql.dialect())
     assert text == "(students.first_name, students.last_name) > ('Ada', 'L')"
 
 
 def test_open_ends_exclude_only_null_keys() -> None:
     """From the start means every non-NULL key; to the end is no condition at all."""
-    start = sql(after(JOB.table, KEY, None, "mysql"), mysql.dialect())
+    start = sql(MARIADB.after(JOB.table, KEY, None), mysql.dialect())
     assert start == "students.first_name IS NOT NULL AND students.last_name IS NOT NULL"
-    assert sql(up_to(JOB.table, KEY, None, "mysql"), mysql.dialect()) == "true"
+    assert sql(MARIADB.up_to(JOB.table, KEY, None), mysql.dialect()) == "true"

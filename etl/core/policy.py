@@ -1,0 +1,73 @@
+"""How a run paces itself and what it refuses: pure rules, unit-tested without a database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl.errors import MassDeleteRefused
+
+MAX_SPAN = 32768
+"""Most keys in one checksummed range: bounds the row tokens a range holds in memory."""
+
+
+def grown(span: int, batch_size: int) -> int:
+    """The next checksummed range after an unchanged one: twice as long, up to a cap.
+
+    Unchanged ranges cost one summary query per side whatever their length, so an
+    unchanged table is compared in a few dozen queries.
+    """
+    return min(span * 2, max(MAX_SPAN, batch_size))
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How the next checksummed range is compared."""
+
+    span: int
+    """Source keys in it."""
+    dense: bool
+    """Skip the summaries and go straight to row tokens."""
+
+
+def after_differences(span: int, changed: int, batch_size: int) -> Pace:
+    """The pace after a range whose row tokens showed ``changed`` differing keys.
+
+    Changes come in clusters or everywhere: after a range with some, the next one
+    most likely has some too, and its summaries would only repeat the token scan. A
+    range that needed few writes may still grow; one that needed many starts over at
+    a batch, so a transaction never holds more than about a batch of writes twice.
+    """
+    span = grown(span, batch_size) if changed <= batch_size // 2 else batch_size
+    return Pace(span, dense=changed > 0)
+
+
+def refuse_obvious_mass_delete(
+    job: str, source_rows: int, target_rows: int, limit: float, *, unlimited: bool
+) -> None:
+    """Raise MassDeleteRefused when the counts alone show the guard would trip.
+
+    An emptied or truncated source is the classic way to wipe a target; the per-batch
+    check would catch it too, but only after the first deletes had committed.
+    """
+    shortfall = target_rows - source_rows
+    if unlimited or target_rows == 0 or shortfall <= 0:
+        return
+    if shortfall > limit * target_rows:
+        raise MassDeleteRefused(job, shortfall, target_rows, limit)
+
+
+@dataclass
+class DeleteBudget:
+    """The mass-delete guard: how many target rows this run may still delete."""
+
+    job: str
+    target_rows: int
+    limit: float
+    unlimited: bool
+    used: int = 0
+
+    def take(self, deletes: int) -> None:
+        """Count deletes about to be written; MassDeleteRefused when over the limit."""
+        if not self.unlimited and deletes and self.used + deletes > self.limit * self.target_rows:
+            raise MassDeleteRefused(self.job, self.used + deletes, self.target_rows, self.limit)
+        self.used += deletes

@@ -1,0 +1,353 @@
+"""What every database does alike, and the hooks where one differs.
+
+Like alembic's ``DefaultImpl``: the generic SQL lives here, each database's module
+subclasses :class:`Dialect` and overrides only what it does its own way, and callers
+get the right one from :func:`etl.dialects.dialect_of` once per engine. Nothing
+outside ``etl.dialects`` asks which database it is talking to: it asks the dialect
+for what it can do (range checksums, text copies), and gets nothing where it cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
+
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    and_,
+    literal,
+    true,
+    tuple_,
+)
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+from etl.config import DatabaseSettings
+from etl.core.diff import Key, Row
+from etl.core.validate import ColumnSpec
+
+ErrorKind = Literal["transient", "data", "permanent"]
+"""Whether a retry can help (transient), splitting the batch can (data), or neither."""
+
+Quote = Callable[[str], str]
+"""The dialect's identifier quoting."""
+
+
+@dataclass(frozen=True)
+class KeyOrder:
+    """How one side orders and compares its key columns."""
+
+    dialect: Dialect
+    collations: tuple[str | None, ...]
+
+    @property
+    def exact(self) -> bool:
+        """True when keys are ordered by code point and equal only when identical."""
+        exact = self.dialect.exact_collations
+        return all(c is None or c in exact for c in self.collations)
+
+    def agrees_with(self, other: KeyOrder) -> bool:
+        """True when a key range means the same set of keys on both sides."""
+        if self.exact and other.exact:
+            return True
+        return self.dialect.same_kind(other.dialect) and self.collations == other.collations
+
+    def named(self) -> str:
+        """The collations for a message, e.g. ``utf8mb4_general_ci``."""
+        return "/".join(sorted({str(c) for c in self.collations}))
+
+
+@dataclass(frozen=True)
+class ServerLock:
+    """A run lock the server holds for a connection: SQL to take, check and release it."""
+
+    take: str
+    """Returns true when taken, false (or NULL) when another connection holds it."""
+    check: str
+    """Returns true while this connection still holds it."""
+    release: str
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
+class FileLock:
+    """A run lock as ``flock`` on a file; ``path`` None: nothing another process can reach."""
+
+    path: str | None
+
+
+KEY_HASH_DIGITS = 16
+"""Hex digits of a key's (and a row's) MD5 hash kept in a row token."""
+
+
+@dataclass(frozen=True)
+class Values:
+    """A key range's rows as the text of an INSERT's values list (a text copy)."""
+
+    rows: int
+    text: str
+    """``(v, ...),(v, ...)``; empty when the range has no rows."""
+
+
+class RowHashing(Protocol):
+    """SQL text that hashes rows on one database; two sides compare only with equal names."""
+
+    name: str
+    """Which computation this is: both sides' hashes agree only when the names agree."""
+
+    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
+        """A key's hash as text: only to find rows again (a collision reads a row too many)."""
+        ...
+
+    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
+        """A row's hash as text."""
+        ...
+
+    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        """A row's hashes as numbers whose SUMs cannot overflow."""
+        ...
+
+    def tokens(self, key_hash: str, row_hash: str) -> str:
+        """An aggregate joining every row's ``key hash:row hash`` token with ','."""
+        ...
+
+    def prepare_tokens(self, session: Session) -> None:
+        """Make the session able to return a whole range's aggregated tokens."""
+        ...
+
+
+class Dialect:
+    """The generic behaviour; each database's module overrides what it does otherwise."""
+
+    family: ClassVar[str] = "generic"
+    """Databases of one family print values alike and share collation names."""
+    drivers: ClassVar[dict[str, str]] = {}
+    """The driver a plain URL scheme gets (``mysql://`` -> ``mysql+pymysql``)."""
+    exact_collations: ClassVar[frozenset[str]] = frozenset()
+    """Collations that order by code point and call keys equal only when identical."""
+    exact_hint: ClassVar[str] = "a binary collation"
+    """How to give a column an exact collation, for messages."""
+    enforces_types: ClassVar[bool] = True
+    """False where declared column types promise nothing about the values (SQLite)."""
+    forbids_nul: ClassVar[bool] = False
+    """True where text cannot hold U+0000."""
+    floats_finite_only: ClassVar[bool] = False
+    """True where float columns cannot hold NaN or infinities."""
+
+    def same_kind(self, other: Dialect) -> bool:
+        """Whether both print values alike and name collations alike."""
+        return self.family == other.family
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    # Connections -------------------------------------------------------------
+
+    def normalise_url(self, url: URL) -> URL:
+        """The URL with this project's driver and connection settings filled in."""
+        if url.drivername in self.drivers:
+            url = url.set(drivername=self.drivers[url.drivername])
+        return url
+
+    def engine_arguments(
+        self, url: URL, settings: DatabaseSettings
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``connect_args`` for the driver and options for ``create_engine``."""
+        return {}, {"pool_pre_ping": True}
+
+    def prepare_engine(self, engine: Engine) -> None:
+        """Anything a new engine needs before its first connection (event hooks)."""
+
+    # Key ranges --------------------------------------------------------------
+
+    def after(self, table: Table, key: Sequence[str], lo: Key | None) -> ColumnElement[bool]:
+        """Keys strictly after ``lo``; from the start when ``lo`` is None.
+
+        The start excludes keys with a NULL part (only SQLite lets a key hold one): they
+        belong to no range, and a NULL boundary would end the pagination early. They are
+        set aside as rejects separately.
+        """
+        columns = [table.c[name] for name in key]
+        if lo is None:
+            return and_(*[column.is_not(None) for column in columns])
+        return tuple_(*columns) > tuple_(*lo)
+
+    def up_to(self, table: Table, key: Sequence[str], hi: Key | None) -> ColumnElement[bool]:
+        """Keys at or before ``hi`` (everything when ``hi`` is None, the open end)."""
+        if hi is None:
+            return true()
+        return tuple_(*[table.c[name] for name in key]) <= tuple_(*hi)
+
+    def after_position(
+        self, table: Table, order: Sequence[str], lo: Key | None
+    ) -> ColumnElement[bool]:
+        """Rows after ``lo`` in (cursor, key) order, each value bound with its column's type.
+
+        Typed binds compare a timestamp the way the column stores it (naive UTC in
+        MySQL's DATETIME), not as Python's default type for the value.
+        """
+        if lo is None:
+            return self.after(table, order, None)
+        columns = [table.c[name] for name in order]
+        bounds = [literal(value, column.type) for column, value in zip(columns, lo, strict=True)]
+        return tuple_(*columns) > tuple_(*bounds)
+
+    # Key order ---------------------------------------------------------------
+
+    def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
+        """Each column's collation (None: not text)."""
+        raise NotImplementedError
+
+    def key_order(self, connection: Connection, table: str, key: Sequence[str]) -> KeyOrder:
+        """How the table's key columns are ordered and compared."""
+        found = self.key_collations(connection, table)
+        return KeyOrder(self, tuple(found.get(column) for column in key))
+
+    def exact_collation(self, connection: Connection) -> str | None:
+        """The collation for key columns of a table this tool creates (None: the default)."""
+        return None
+
+    def collation_for_new_table(self, connection: Connection, source: KeyOrder) -> str | None:
+        """Key collation of a target table made for ``source``: the exact one by default.
+
+        An exact collation can hold every key any source can hold, and orders keys as
+        every other exact collation does.
+        """
+        return self.exact_collation(connection)
+
+    # Columns -----------------------------------------------------------------
+
+    def column_spec(self, name: str, kind: TypeEngine[Any], nullable: bool) -> ColumnSpec:
+        """What a column of this type can hold, as far as the row checks need to know."""
+        if isinstance(kind, String):
+            return ColumnSpec(
+                name, "string", nullable, self.string_length(kind), forbids_nul=self.forbids_nul
+            )
+        if isinstance(kind, Float):
+            return ColumnSpec(
+                name,
+                "float",
+                nullable,
+                single_precision=self.single_precision(kind),
+                finite_only=self.floats_finite_only,
+            )
+        if isinstance(kind, Integer):
+            return ColumnSpec(name, "integer", nullable)
+        return ColumnSpec(name, "other", nullable)
+
+    def string_length(self, kind: String) -> int | None:
+        """Longest value of a string column in characters (None: no limit)."""
+        return kind.length
+
+    def single_precision(self, kind: Float[Any]) -> bool:
+        """Whether a float column stores 4-byte floats."""
+        return False
+
+    def precise_datetime(self) -> TypeEngine[Any]:
+        """A timestamp type that keeps microseconds (for the tool's own tables)."""
+        return DateTime()
+
+    def prepare_new_table(self, table: Table) -> None:
+        """Table options a table this tool creates must have (a character set)."""
+
+    def widen_varchar(self, connection: Connection, table: str, column: str, length: int) -> None:
+        """Make a VARCHAR column of the tool's own tables longer."""
+        raise NotImplementedError
+
+    # Writing -----------------------------------------------------------------
+
+    def upsert(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """Insert rows, or update the non-key columns where the key exists."""
+        raise NotImplementedError
+
+    # What this database can do beyond rows -----------------------------------
+
+    def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
+        """Ways this server can hash rows, preferred first; none: no range checksums."""
+        return ()
+
+    def copies_text_to(self, target: Dialect) -> bool:
+        """Whether this source can write rows as SQL text the target reads unparsed."""
+        return False
+
+    def values_text(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Key | None,
+        hi: Key | None,
+        limit: int,
+    ) -> Values | None:
+        """A text copy's source side: the rows in ``(lo, hi]`` as SQL values text."""
+        raise NotImplementedError
+
+    def text_copy_limit(self, session: Session) -> int | None:
+        """A text copy's target side: the longest text one statement takes (None: none)."""
+        raise NotImplementedError
+
+    def upsert_values(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        values: str,
+    ) -> None:
+        """A text copy's target side: upsert rows given as values text."""
+        raise NotImplementedError
+
+    def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
+        """How a job's run lock is held in a database at ``url``."""
+        raise NotImplementedError
+
+    def classify(self, error: BaseException) -> ErrorKind | None:
+        """How bad a driver error is; None when it is not this database's driver's."""
+        return None
+
+
+def wrap_driver_error(
+    connection: Connection, error: Any, cursor: Any, statement: str, arguments: Any
+) -> StatementError:
+    """A driver error from a cursor used directly, as SQLAlchemy would raise it.
+
+    A lost connection is invalidated, so the pool never hands it out again.
+    """
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(error)
+    wrapped: StatementError = DBAPIError.instance(
+        statement,
+        arguments,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+    return wrapped
+
+
+def quoting(session: Session | Connection) -> Quote:
+    """The identifier quoting of a session's database."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    quote: Quote = bind.dialect.identifier_preparer.quote
+    return quote

@@ -1,0 +1,454 @@
+"""MySQL and MariaDB: keyset predicates the range optimiser can use, SQL-text upserts,
+range checksums, text copies, GET_LOCK run locks and error numbers.
+
+MariaDB and Oracle MySQL differ where it shows: their exact (code point, NO PAD)
+collations have other names, and only MariaDB 10.8+ has CRC32C, the cheaper second
+checksum. Both still take ``VALUES(col)`` in ``ON DUPLICATE KEY UPDATE`` (MySQL 8.0.20
+deprecates it in favour of a row alias, which MariaDB does not have).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pymysql.constants import SERVER_STATUS
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Select,
+    String,
+    Table,
+    and_,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+from etl.config import DatabaseSettings
+from etl.core.diff import Key, Row
+from etl.dialects import mysql_values
+from etl.dialects.base import (
+    KEY_HASH_DIGITS,
+    Dialect,
+    ErrorKind,
+    FileLock,
+    KeyOrder,
+    Quote,
+    ServerLock,
+    Values,
+    quoting,
+)
+
+LOCK_NAME_LIMIT = 64
+"""Longest name GET_LOCK takes."""
+
+TRANSIENT = frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1053,  # ER_SERVER_SHUTDOWN
+        1158,  # ER_NET_READ_ERROR
+        1159,  # ER_NET_READ_INTERRUPTED
+        1160,  # ER_NET_ERROR_ON_WRITE
+        1161,  # ER_NET_WRITE_INTERRUPTED
+        1205,  # ER_LOCK_WAIT_TIMEOUT
+        1213,  # ER_LOCK_DEADLOCK
+        1927,  # ER_CONNECTION_KILLED (MariaDB)
+        2002,  # CR_CONNECTION_ERROR (socket)
+        2003,  # CR_CONN_HOST_ERROR: connection refused
+        2006,  # CR_SERVER_GONE_ERROR
+        2013,  # CR_SERVER_LOST
+        2055,  # CR_SERVER_LOST_EXTENDED
+        4031,  # ER_CLIENT_INTERACTION_TIMEOUT: idle connection closed by the server
+    }
+)
+"""Server (ER_*) and client (CR_*) error numbers a retry can cure."""
+DATA = frozenset(
+    {
+        1048,  # column cannot be null
+        1062,  # duplicate entry (a unique index besides the key)
+        1264,  # out of range value
+        1265,  # data truncated
+        1292,  # incorrect value
+        1366,  # incorrect string value
+        1406,  # data too long
+        1451,  # foreign key: row is referenced
+        1452,  # foreign key: parent row missing
+        1644,  # SIGNAL from a trigger or procedure
+        3819,  # check constraint violated (MySQL)
+        4025,  # CONSTRAINT ... failed (MariaDB)
+    }
+)
+"""Error numbers that mean the server refused some of the rows written."""
+
+_DRIVER_MODULES = ("pymysql", "MySQLdb")
+
+
+class MySQLDialect(Dialect):
+    """Oracle MySQL (and what MariaDB shares with it)."""
+
+    family = "mysql"
+    drivers: ClassVar[dict[str, str]] = {
+        "mysql": "mysql+pymysql",
+        "mariadb": "mariadb+pymysql",
+    }
+    exact_collations = frozenset({"utf8mb4_0900_bin", "binary"})
+    exact_hint = "utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on MySQL"
+    floats_finite_only = True
+    exact_key_collation: ClassVar[str] = "utf8mb4_0900_bin"
+
+    def normalise_url(self, url: URL) -> URL:
+        url = super().normalise_url(url)
+        if "charset" not in url.query:
+            # utf8mb4, not the server's utf8mb3 default: names may hold any Unicode character.
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return url
+
+    def engine_arguments(
+        self, url: URL, settings: DatabaseSettings
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # Without read/write timeouts a server that vanishes without closing the socket
+        # (power loss, a dropped route) leaves the driver waiting forever.
+        connect_args = {
+            "connect_timeout": settings.connect_timeout,
+            "read_timeout": settings.read_timeout,
+            "write_timeout": settings.read_timeout,
+        }
+        # Below the server's wait_timeout (8 h).
+        return connect_args, {"pool_pre_ping": True, "pool_recycle": settings.pool_recycle}
+
+    # MySQL's range optimiser uses the index for the expanded form of a row comparison
+    # (c1 > b1 OR (c1 = b1 AND c2 > b2)), not for (c1, c2) > (b1, b2).
+
+    def after(self, table: Table, key: Sequence[str], lo: Key | None) -> ColumnElement[bool]:
+        if lo is None:
+            return super().after(table, key, None)
+        return _expanded([table.c[name] for name in key], lo, after=True)
+
+    def up_to(self, table: Table, key: Sequence[str], hi: Key | None) -> ColumnElement[bool]:
+        if hi is None:
+            return true()
+        return _expanded([table.c[name] for name in key], hi, after=False)
+
+    def after_position(
+        self, table: Table, order: Sequence[str], lo: Key | None
+    ) -> ColumnElement[bool]:
+        # The expanded form compares column to value, so each value is typed already.
+        return self.after(table, order, lo)
+
+    def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
+        rows = connection.execute(
+            text(
+                "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :table"
+            ),
+            {"table": table},
+        )
+        return {str(name): collation for name, collation in rows}
+
+    def exact_collation(self, connection: Connection) -> str | None:
+        return self.exact_key_collation
+
+    def collation_for_new_table(self, connection: Connection, source: KeyOrder) -> str | None:
+        """A MySQL source's own key collation, so key ranges mean the same on both sides."""
+        named = {c for c in source.collations if c}
+        if self.same_kind(source.dialect) and len(named) == 1:
+            return named.pop()
+        return super().collation_for_new_table(connection, source)
+
+    def string_length(self, kind: String) -> int | None:
+        # A SET's length is its longest member, but a value may hold several members.
+        return None if isinstance(kind, mysql.SET) else kind.length
+
+    def single_precision(self, kind: Float[Any]) -> bool:
+        return type(kind).__name__.upper() == "FLOAT" and (
+            kind.precision is None or kind.precision <= 24
+        )
+
+    def precise_datetime(self) -> TypeEngine[Any]:
+        # DATETIME drops fractions of a second unless asked.
+        return mysql.DATETIME(fsp=6)
+
+    def prepare_new_table(self, table: Table) -> None:
+        table.dialect_options["mysql"]["charset"] = "utf8mb4"
+
+    def widen_varchar(self, connection: Connection, table: str, column: str, length: int) -> None:
+        quote = quoting(connection)
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} MODIFY {quote(column)} VARCHAR({int(length)})"
+        )
+
+    def upsert(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """Multi-row INSERT ... ON DUPLICATE KEY UPDATE; as SQL text through PyMySQL.
+
+        PyMySQL's executemany escapes every value through a generic, type-dispatching
+        ``escape`` and SQLAlchemy first turns each row into a dict: together about half
+        the client's time on a bulk load. Here the text is written column by column
+        (:mod:`etl.dialects.mysql_values`, honouring NO_BACKSLASH_ESCAPES as PyMySQL
+        does), and statements are cut at a quarter of the server's max_allowed_packet.
+        """
+        if not rows:
+            return
+        others = [name for name in columns if name not in key]
+        dbapi: Any = session.connection().connection.dbapi_connection
+        if type(dbapi).__module__ == "pymysql.connections":
+            texts = mysql_values.row_texts(rows, no_backslash_escapes(session), dbapi.escape)
+            for values in mysql_values.statements(texts, statement_limit(session)):
+                _send_upsert(session, table, columns, others, values)
+            return
+        # Other drivers' executemany folds this into multi-row INSERT ... VALUES (...), (...).
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        insert = mysql.insert(table)
+        update = {n: insert.inserted[n] for n in others} or {
+            columns[0]: insert.inserted[columns[0]]
+        }
+        session.execute(insert.on_duplicate_key_update(update), records)
+
+    def row_hashings(self, engine: Engine) -> tuple[Any, ...]:
+        return (_MD5,)
+
+    def copies_text_to(self, target: Dialect) -> bool:
+        return isinstance(target, MySQLDialect)
+
+    def values_text(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        lo: Key | None,
+        hi: Key | None,
+        limit: int,
+    ) -> Values | None:
+        """The rows with keys in ``(lo, hi]`` as values text; None when not usable whole.
+
+        The server writes the text (QUOTE on every value, one GROUP_CONCAT), and it is
+        checked against what the server says it should be: every row present (QUOTE
+        and CONCAT give NULL for a value over max_allowed_packet, and GROUP_CONCAT skips
+        NULLs) and every character there (GROUP_CONCAT cuts its result at
+        group_concat_max_len with only a warning). None too when longer than ``limit``.
+        """
+        quote = quoting(session)
+        parts = ", ',', ".join(f"QUOTE({quote(name)})" for name in columns)
+        row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
+        session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
+        query: Select[Any] = (
+            select(
+                literal_column("COUNT(*)"),
+                literal_column(f"COUNT({row})"),
+                literal_column(f"SUM(CHAR_LENGTH({row}))"),
+                literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"),
+            )
+            .select_from(table)
+            .where(self.after(table, key, lo), self.up_to(table, key, hi))
+        )
+        count, written, length, joined = session.execute(query).one()
+        if not count:
+            return Values(0, "")
+        whole = (
+            written == count
+            and isinstance(joined, str)
+            and len(joined) == int(length) + count - 1
+            and len(joined.encode()) <= limit
+        )
+        return Values(int(count), joined) if whole else None
+
+    def text_copy_limit(self, session: Session) -> int | None:
+        """Longest values text this target takes in one statement; None: takes none.
+
+        QUOTE escapes with backslashes, which a NO_BACKSLASH_ESCAPES session would misread.
+        """
+        return None if no_backslash_escapes(session) else statement_limit(session)
+
+    def upsert_values(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        values: str,
+    ) -> None:
+        """Upsert rows given as the text of a values list, ``(v, ...),(v, ...)``."""
+        _send_upsert(session, table, columns, [n for n in columns if n not in key], values)
+
+    def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
+        """GET_LOCK on a dedicated connection: the server releases it when that ends."""
+        return ServerLock(
+            take="SELECT GET_LOCK(:name, 0)",
+            check="SELECT IS_USED_LOCK(:name) = CONNECTION_ID()",
+            release="SELECT RELEASE_LOCK(:name)",
+            params={"name": lock_name(url.database, job)},
+        )
+
+    def classify(self, error: BaseException) -> ErrorKind | None:
+        if not type(error).__module__.startswith(_DRIVER_MODULES):
+            return None
+        # Before any SQLSTATE: PyMySQL reports a generic one (HY000) for most errors.
+        args: tuple[Any, ...] = getattr(error, "args", ())
+        code = args[0] if args and isinstance(args[0], int) else None
+        if code in TRANSIENT:
+            return "transient"
+        if code in DATA:
+            return "data"
+        # PyMySQL raises InterfaceError(0, '') on a connection it already knows is closed.
+        if type(error).__name__ == "InterfaceError":
+            return "transient"
+        return "permanent"
+
+
+class MariaDBDialect(MySQLDialect):
+    """MariaDB: NO PAD binary collations, and CRC32C from 10.8."""
+
+    exact_collations = frozenset({"utf8mb4_nopad_bin", "utf8mb3_nopad_bin", "binary"})
+    exact_key_collation = "utf8mb4_nopad_bin"
+
+    def row_hashings(self, engine: Engine) -> tuple[Any, ...]:
+        version = engine.dialect.server_version_info or ()
+        return (_CRC, _MD5) if tuple(version[:2]) >= (10, 8) else (_MD5,)
+
+
+class _Md5Hashing:
+    """MD5 of an exact serialization: any MySQL or MariaDB computes the same."""
+
+    name = "mysql-md5"
+
+    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
+        return f"SUBSTRING(MD5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
+
+    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
+        return f"SUBSTRING(MD5({_parts(quote, columns)}), 1, {KEY_HASH_DIGITS})"
+
+    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        # 60 bits per row: a sum over any table fits a DECIMAL.
+        return [f"CAST(CONV(SUBSTRING(MD5({_parts(quote, columns)}), 1, 15), 16, 10) AS UNSIGNED)"]
+
+    def tokens(self, key_hash: str, row_hash: str) -> str:
+        return f"GROUP_CONCAT(CONCAT({key_hash}, ':', {row_hash}) SEPARATOR ',')"
+
+    def prepare_tokens(self, session: Session) -> None:
+        # GROUP_CONCAT stops at group_concat_max_len (1 KB by default) with only a warning.
+        session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
+
+
+class _CrcHashing(_Md5Hashing):
+    """MariaDB 10.8+: CRC32 of the exact serialization plus CRC32C of a plain one.
+
+    Two different 32-bit checks cost the server about half of one MD5 per row.
+    """
+
+    name = "mariadb-crc"
+
+    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
+        return f"CAST(CRC32({_parts(quote, key)}) AS CHAR)"
+
+    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
+        return f"CONCAT(CRC32({_parts(quote, columns)}), '.', CRC32C({_plain(quote, columns)}))"
+
+    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        return [f"CRC32({_parts(quote, columns)})", f"CRC32C({_plain(quote, columns)})"]
+
+
+_MD5 = _Md5Hashing()
+_CRC = _CrcHashing()
+
+
+def _parts(quote: Quote, columns: Sequence[str]) -> str:
+    """The values as length-prefixed bytes, NULL as 'N', joined by '#'.
+
+    Binary casts: the columns' collations may differ (and CONCAT would refuse to mix
+    them), and a case-insensitive 'anna' = 'Anna' must not hide a change.
+    """
+    parts = ", ".join(
+        f"IFNULL(CONCAT(LENGTH({quote(name)}), ':', CAST({quote(name)} AS BINARY)), 'N')"
+        for name in columns
+    )
+    return f"CONCAT_WS('#', {parts})"
+
+
+def _plain(quote: Quote, columns: Sequence[str]) -> str:
+    """The values' bytes joined by NUL, with no lengths or NULL marks.
+
+    Only ever the second of two checks: the first (CRC32 of :func:`_parts`) is the one
+    that cannot confuse ('a', NULL) with (NULL, 'a'); this one adds 32 independent
+    bits against random collisions for about half the cost of the exact serialization.
+    """
+    return "CONCAT_WS(x'00', " + ", ".join(f"CAST({quote(n)} AS BINARY)" for n in columns) + ")"
+
+
+def _expanded(columns: list[Any], bound: Key, *, after: bool) -> ColumnElement[bool]:
+    """``(c1, c2) > (b1, b2)`` as ``c1 > b1 OR (c1 = b1 AND c2 > b2)``; ``<=`` likewise."""
+    first, value = columns[0], bound[0]
+    if len(columns) == 1:
+        last: ColumnElement[bool] = first > value if after else first <= value
+        return last
+    beyond = first > value if after else first < value
+    return or_(beyond, and_(first == value, _expanded(columns[1:], bound[1:], after=after)))
+
+
+def _send_upsert(
+    session: Session, table: Table, columns: Sequence[str], others: Sequence[str], values: str
+) -> None:
+    preparer = session.get_bind().dialect.identifier_preparer
+    quote = preparer.quote
+    update = (
+        ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in others)
+        if others
+        else f"{quote(columns[0])} = {quote(columns[0])}"  # keys only: leave the row be
+    )
+    statement = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(quote(n) for n in columns)}) "
+        f"VALUES {values} ON DUPLICATE KEY UPDATE {update}"
+    )
+    # no_parameters: the driver must not %-format a statement that has no parameters.
+    session.connection().exec_driver_sql(statement, execution_options={"no_parameters": True})
+
+
+def no_backslash_escapes(session: Session) -> bool:
+    """Whether this session's SQL mode reads a backslash in a string as itself."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    status = getattr(dbapi, "server_status", None)
+    if isinstance(status, int):  # PyMySQL tracks it from every reply
+        return bool(status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
+    mode = str(session.execute(text("SELECT @@SESSION.sql_mode")).scalar_one())
+    return "NO_BACKSLASH_ESCAPES" in mode.upper().split(",")
+
+
+def statement_limit(session: Session) -> int:
+    """Characters per statement: well under the server's max_allowed_packet (in bytes)."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    limit = _STATEMENT_LIMITS.get(dbapi)
+    if limit is None:
+        packet = int(session.execute(text("SELECT @@max_allowed_packet")).scalar_one())
+        packet = min(packet, int(getattr(dbapi, "max_allowed_packet", packet)))
+        # Up to 4 bytes per character in utf8mb4.
+        limit = _STATEMENT_LIMITS[dbapi] = max(16_384, packet // 4 - 1024)
+    return limit
+
+
+_STATEMENT_LIMITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+"""Per DBAPI connection: the server's packet limit is asked once per connection."""
+
+
+def lock_name(database: str | None, job: str) -> str:
+    """The GET_LOCK name: locks are server-wide, so it names the target database too."""
+    name = f"etl:{database or ''}:{job}"
+    if len(name) <= LOCK_NAME_LIMIT:
+        return name
+    return "etl:" + hashlib.sha256(name.encode()).hexdigest()[: LOCK_NAME_LIMIT - 4]

@@ -1,0 +1,226 @@
+"""PostgreSQL (through psycopg 3): COPY-staged upserts, range checksums, advisory locks,
+SQLSTATE classes and collations (including ICU database defaults)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import URL, Connection, Engine, Float, Table, text
+from sqlalchemy.orm import Session
+
+from etl.config import DatabaseSettings
+from etl.core.diff import Row
+from etl.dialects.base import (
+    KEY_HASH_DIGITS,
+    Dialect,
+    ErrorKind,
+    FileLock,
+    KeyOrder,
+    Quote,
+    RowHashing,
+    ServerLock,
+    quoting,
+    wrap_driver_error,
+)
+
+TRANSIENT = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"})
+"""SQLSTATEs a retry can cure: serialization failure, deadlock, lock not available,
+query cancelled, admin/crash shutdown, cannot connect now, too many connections."""
+TRANSIENT_CLASSES = frozenset({"08"})
+"""Connection exceptions."""
+DATA_CLASSES = frozenset({"22", "23"})
+"""Data exceptions and integrity violations: the server refused rows."""
+DATA = frozenset({"P0001"})
+"""RAISE EXCEPTION in a trigger."""
+
+
+class PostgreSQLDialect(Dialect):
+    """PostgreSQL 11+ (``hashtextextended``)."""
+
+    family = "postgresql"
+    drivers: ClassVar[dict[str, str]] = {"postgresql": "postgresql+psycopg"}
+    exact_collations = frozenset({"C", "POSIX", "ucs_basic", "C.UTF-8", "C.utf8"})
+    exact_hint = 'COLLATE "C"'
+    forbids_nul = True
+
+    def engine_arguments(
+        self, url: URL, settings: DatabaseSettings
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # Keepalives find a silent peer while idle; tcp_user_timeout (ms) while sending.
+        connect_args = {
+            "connect_timeout": settings.connect_timeout,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": settings.read_timeout * 1000,
+        }
+        return connect_args, {"pool_pre_ping": True, "pool_recycle": settings.pool_recycle}
+
+    def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
+        """Column collations; the database default spelled as its locale (``icu:`` + ICU's)."""
+        rows = connection.execute(
+            text(
+                "SELECT a.attname, CASE WHEN co.collname = 'default' THEN "
+                "  (SELECT CASE WHEN d.datlocprovider = 'i' THEN 'icu:' || d.daticulocale "
+                "   ELSE d.datcollate END FROM pg_database d "
+                "   WHERE d.datname = current_database()) "
+                "ELSE co.collname END "
+                "FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation "
+                "WHERE a.attrelid = to_regclass(quote_ident(:table)) AND a.attnum > 0"
+            ),
+            {"table": table},
+        )
+        return {str(name): collation for name, collation in rows}
+
+    def exact_collation(self, connection: Connection) -> str | None:
+        return "C"
+
+    def collation_for_new_table(self, connection: Connection, source: KeyOrder) -> str | None:
+        """A PostgreSQL source's named, non-exact collation; its database default as none."""
+        named = {c for c in source.collations if c and not c.startswith("icu:")}
+        if self.same_kind(source.dialect) and len(named) == 1 and not source.exact:
+            collation = named.pop()
+            return None if "." in collation else collation  # a database default, not a name
+        return super().collation_for_new_table(connection, source)
+
+    def single_precision(self, kind: Float[Any]) -> bool:
+        return type(kind).__name__.upper() == "REAL"
+
+    def widen_varchar(self, connection: Connection, table: str, column: str, length: int) -> None:
+        quote = quoting(connection)
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} TYPE VARCHAR({int(length)})"
+        )
+
+    def upsert(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """COPY the rows into a staging table, then one INSERT ... SELECT ... ON CONFLICT.
+
+        Binding each column as an array cost the client most of a bulk load's time (the
+        driver builds array text value by value in Python); COPY's rows are written by
+        the driver's C code. The staging table is temporary (it needs the TEMPORARY
+        privilege), holds only the job's columns with the target's types as they are in
+        this transaction, is emptied after each use and dropped at commit (a rollback
+        undoes it too), so it only ever holds the rows of the statement at hand.
+        """
+        if not rows:
+            return
+        preparer = session.get_bind().dialect.identifier_preparer
+        quote = preparer.quote
+        target = preparer.format_table(table)
+        digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+        stage = "pg_temp." + quote(f"etl_stage_{digest}")
+        names = ", ".join(quote(n) for n in columns)
+        connection = session.connection()
+        # Made afresh in each transaction: it always has the target's current column types.
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {target} WITH NO DATA"
+        )
+        _copy_in(connection, f"COPY {stage} ({names}) FROM STDIN", rows)
+        others = [name for name in columns if name not in key]
+        conflict = (
+            "DO UPDATE SET " + ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in others)
+            if others
+            else "DO NOTHING"
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+            f"ON CONFLICT ({', '.join(quote(n) for n in key)}) {conflict}"
+        )
+        connection.exec_driver_sql(f"DELETE FROM {stage}")
+
+    def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
+        return (_HASHING,)
+
+    def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
+        """A session-level advisory lock on a dedicated connection: alive means held."""
+        return ServerLock(
+            take="SELECT pg_try_advisory_lock(:key)",
+            check="SELECT true",
+            release="SELECT pg_advisory_unlock(:key)",
+            params={"key": lock_key(job)},
+        )
+
+    def classify(self, error: BaseException) -> ErrorKind | None:
+        if not type(error).__module__.startswith("psycopg"):
+            return None
+        sqlstate = getattr(error, "sqlstate", None)
+        if not sqlstate:
+            # No SQLSTATE: the error came from the client library, e.g. the connection dropped.
+            lost = type(error).__name__ in ("OperationalError", "InterfaceError")
+            return "transient" if lost else "permanent"
+        return classify_sqlstate(str(sqlstate))
+
+
+def classify_sqlstate(sqlstate: str) -> ErrorKind:
+    """How bad an error with this SQLSTATE is."""
+    if sqlstate in TRANSIENT or sqlstate[:2] in TRANSIENT_CLASSES:
+        return "transient"
+    if sqlstate in DATA or sqlstate[:2] in DATA_CLASSES:
+        return "data"
+    return "permanent"
+
+
+def lock_key(job: str) -> int:
+    """The advisory lock key: a stable signed 64-bit hash (advisory keys are per database)."""
+    digest = hashlib.sha256(f"etl:{job}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _copy_in(connection: Connection, statement: str, rows: Sequence[Row]) -> None:
+    """Rows through COPY FROM STDIN, a driver error raised as SQLAlchemy would raise it."""
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise wrap_driver_error(connection, error, cursor, statement, None) from error
+    finally:
+        cursor.close()
+
+
+class _Hashing:
+    """md5 for tokens, the 64-bit ``hashtextextended`` for summaries."""
+
+    name = "postgresql"
+
+    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
+        return f"substr(md5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
+
+    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
+        return f"substr(md5({_parts(quote, columns)}), 1, {KEY_HASH_DIGITS})"
+
+    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        # hashtextextended (the hash behind hash partitioning, stable across versions)
+        # costs the server less than half of md5; sum() of bigint is numeric, so it
+        # cannot overflow. COLLATE "C": a plain byte hash, whatever the collation.
+        return [f'hashtextextended(({_parts(quote, columns)}) COLLATE "C", 0)']
+
+    def tokens(self, key_hash: str, row_hash: str) -> str:
+        return f"string_agg({key_hash} || ':' || {row_hash}, ',')"
+
+    def prepare_tokens(self, session: Session) -> None:
+        """Nothing: string_agg has no length limit short of 1 GB."""
+
+
+_HASHING = _Hashing()
+
+
+def _parts(quote: Quote, columns: Sequence[str]) -> str:
+    """The values as length-prefixed text, NULL as 'N', joined by '#'."""
+    parts = ", ".join(
+        f"COALESCE(length({quote(name)}::text) || ':' || {quote(name)}::text, 'N')"
+        for name in columns
+    )
+    return f"concat_ws('#', {parts})"

@@ -1,0 +1,120 @@
+"""What a run does between its start and its end: a full pass, or an incremental one.
+
+A full pass walks the whole key space from its checkpoint, in range mode (with range
+checksums and text copies where both sides allow) or in lookup mode (upserts, then a
+sweep for deletes). An incremental pass reads the rows changed since its watermark.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etl.core.counts import Checkpoint, Counts
+from etl.core.diff import Row
+from etl.core.policy import refuse_obvious_mass_delete
+from etl.engine import store
+from etl.engine.batches import Strategy, log_rejects, retrying, run_phase
+from etl.engine.run import Run
+from etl.engine.strategies import checksums, text_copy
+from etl.engine.strategies.incremental import IncrementalPages
+from etl.engine.strategies.lookup import SWEEP, UPSERT, LookupUpserts, Sweep
+from etl.engine.strategies.range_rows import RangeRows
+from etl.engine.unit_of_work import UnitOfWork
+from etl.engine.workers import Workers
+
+
+class FullPass:
+    """The whole key space, from the checkpoint (if any) to the end."""
+
+    def __init__(self, checkpoint: Checkpoint | None) -> None:
+        self.checkpoint = checkpoint
+
+    def execute(self, run: Run) -> None:
+        """Guard, set aside NULL keys, then every phase of the mode."""
+        budget = run.budget
+        refuse_obvious_mass_delete(
+            run.job.name,
+            run.total_source_rows,
+            budget.target_rows,
+            budget.limit,
+            unlimited=budget.unlimited,
+        )
+        _reject_null_keys(run)
+        with Workers(run.dbs) as workers:
+            if run.plan.mode == "range":
+                self._range(run, workers)
+            else:
+                self._lookup(run, workers)
+
+    def log_fields(self, run: Run) -> dict[str, Any]:
+        return {}
+
+    def _range(self, run: Run, workers: Workers) -> None:
+        lo = self.checkpoint.last_key if self.checkpoint else None
+        loads: Strategy = RangeRows(run, workers)
+        if text_copy.usable(run):
+            loads = text_copy.TextCopy(run, workers, RangeRows(run, workers))
+        strategy = checksums.Checksums(run, workers, loads) if checksums.usable(run) else loads
+        run_phase(run, strategy, lo)
+
+    def _lookup(self, run: Run, workers: Workers) -> None:
+        checkpoint = self.checkpoint
+        if checkpoint is None or checkpoint.phase == UPSERT:
+            run_phase(run, LookupUpserts(run, workers), checkpoint.last_key if checkpoint else None)
+            checkpoint = None
+        if run.job.delete_policy == "propagate":
+            lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
+            run_phase(run, Sweep(), lo)
+        elif run.write and run.checkpoint_stored:
+
+            def complete() -> None:
+                with UnitOfWork(run) as uow:
+                    uow.record(Counts(), checkpoint=None)
+
+            retrying(run, "complete", None, complete)
+
+
+def usable_checkpoint(checkpoint: Checkpoint | None, mode: str) -> Checkpoint | None:
+    """A checkpoint left by a run in another mode cannot be resumed: start over."""
+    if checkpoint is None:
+        return None
+    phases = ("range",) if mode == "range" else (UPSERT, SWEEP)
+    return checkpoint if checkpoint.phase in phases else None
+
+
+def _reject_null_keys(run: Run) -> None:
+    """Set aside source rows with a NULL key part: no key range contains them."""
+    plan, job = run.plan, run.job
+    with run.dbs.Source() as source:
+        found = store.read_null_keys(source, plan.source_table, job.columns, job.key)
+    if not found:
+        return
+    rejected = [(row, _null_key_reason(run, row)) for row in found]
+    counts = Counts(rows_read=len(found), rejected=len(found))
+
+    def record() -> None:
+        with UnitOfWork(run) as uow:
+            uow.record(counts, rejected)
+
+    retrying(run, "null_keys", None, record)
+    run.counts.add(counts)
+    log_rejects(rejected, job.columns)
+
+
+def _null_key_reason(run: Run, row: Row) -> str:
+    nulls = [name for name, value in zip(run.job.key, row, strict=False) if value is None]
+    return f"key column {', '.join(nulls)} is NULL"
+
+
+class IncrementalPass:
+    """Pages from the watermark less the look-back to the newest change, each committed."""
+
+    def __init__(self, pages: IncrementalPages, lookback: float) -> None:
+        self.pages = pages
+        self.lookback = lookback
+
+    def execute(self, run: Run) -> None:
+        run_phase(run, self.pages, self.pages.start(self.lookback))
+
+    def log_fields(self, run: Run) -> dict[str, Any]:
+        return {"watermark": self.pages.shown()}

@@ -1,0 +1,225 @@
+"""Range mode with summaries: rows are read only where both servers' hashes differ.
+
+A range (lo, hi] holds ``span`` source keys. Equal summaries (count and checksum) end
+it there; otherwise row tokens name the keys whose rows differ, and only those rows
+are read from both sides and compared by the usual rules. Ranges grow while they are
+unchanged (:mod:`etl.core.policy`), so an unchanged table costs a few dozen queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.orm import Session
+
+from etl.core.counts import Counts
+from etl.core.diff import Changes, Key, Row
+from etl.core.policy import after_differences, grown
+from etl.engine import checksum, rows, store
+from etl.engine.batches import Batch, Strategy
+from etl.engine.run import Run
+from etl.engine.strategies.range_rows import PHASE, range_checkpoint
+from etl.engine.unit_of_work import Rejected, UnitOfWork
+from etl.engine.workers import Ahead, Workers
+
+log = structlog.get_logger("etl.sync")
+
+
+def usable(run: Run) -> bool:
+    """Whether both databases can checksum their rows first.
+
+    Only where both hash rows alike, and only when a source row goes to the target as
+    it is: with a transform or a business rule, an unchanged checksum would not prove
+    the row need not be checked. An empty target has nothing to compare.
+    """
+    plan, job = run.plan, run.job
+    return (
+        plan.hashing is not None
+        and plan.target_exists
+        and run.budget.target_rows > 0
+        and job.transform is None
+        and job.validate is None
+    )
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """What the row tokens of a range showed."""
+
+    hashes: list[str]
+    """Key hashes of rows that differ (present on one side, or with other values)."""
+    source_rows: int
+    target_rows: int
+
+
+class Checksums:
+    """Summaries first, row tokens where they differ, rows only for differing keys."""
+
+    phase = PHASE
+
+    def __init__(self, run: Run, workers: Workers, loads: Strategy) -> None:
+        plan, job = run.plan, run.job
+        assert plan.hashing is not None
+        self.loads = loads
+        """How an empty target range is filled (text copy or range rows)."""
+        self.workers = workers
+        self.scopes = (
+            checksum.Scope(
+                plan.source_table, job.columns, job.key, plan.source_dialect, plan.hashing
+            ),
+            checksum.Scope(
+                plan.target_table, job.columns, job.key, plan.target_dialect, plan.hashing
+            ),
+        )
+        self.span = run.options.batch_size
+        self.dense = False
+        self._boundary: Ahead[Key | None] = workers.ahead()
+
+    def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
+        source, target = self.scopes
+        hi = self._boundary.take((lo, self.span), lambda: self._find_end(run, lo, self.span))
+        if hi is not None:
+            # The guess (this range is unchanged, so the next one is twice as long) is
+            # right for every range of an unchanged table; a wrong one costs an index scan.
+            after = grown(self.span, run.options.batch_size)
+            self._boundary.start((hi, after), lambda: self._find_end(run, hi, after))
+        if not self.dense:
+            theirs, ours = self.workers.on_both(
+                lambda s: checksum.summary(s, source, lo, hi),
+                lambda t: checksum.summary(t, target, lo, hi),
+            )
+            if theirs == ours:
+                return self._unchanged(run, hi, theirs[0])
+            if ours[0] == 0:
+                return self._load(run, lo, isolate)  # nothing there yet: load a batch as it is
+        found = self._differing(lo, hi)
+        if found is not None and found.target_rows == 0 < found.source_rows:
+            self.dense = False
+            return self._load(run, lo, isolate)
+        changed = len(found.hashes) if found is not None else self.span
+        pace = after_differences(self.span, changed, run.options.batch_size)
+        self.span, self.dense = pace.span, pace.dense
+        if found is None:
+            return self._write(run, lo, hi, 0, None, isolate)
+        return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
+
+    def _find_end(self, run: Run, lo: Key | None, span: int) -> Key | None:
+        plan, job = run.plan, run.job
+        with run.dbs.Source() as session:
+            return store.boundary(
+                session, plan.source_table, job.key, lo, span, plan.source_dialect
+            )
+
+    def _unchanged(self, run: Run, hi: Key | None, count: int) -> Batch:
+        self.span = grown(self.span, run.options.batch_size)
+        counts = Counts(rows_read=count, unchanged=count)
+        if hi is None and run.write and run.checkpoint_stored:
+            with UnitOfWork(run) as uow:
+                uow.record(counts, checkpoint=None)
+        return Batch(hi, counts, via="checksum")
+
+    def _load(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
+        self.span = run.options.batch_size
+        return self.loads.batch(run, lo, isolate)
+
+    def _differing(self, lo: Key | None, hi: Key | None) -> _Tokens | None:
+        """Key hashes whose rows differ in (lo, hi]; None when the range must be read whole."""
+        source, target = self.scopes
+        try:
+            theirs, ours = self.workers.on_both(
+                lambda s: checksum.row_tokens(s, source, lo, hi),
+                lambda t: checksum.row_tokens(t, target, lo, hi),
+            )
+        except checksum.TokensTruncated as error:
+            log.warning("row_tokens_truncated", rows=error.rows, tokens=error.tokens)
+            return None
+        # A token is key hash + row hash: one missing on either side names a key to compare.
+        hashes = sorted(checksum.key_hashes(set(theirs).symmetric_difference(ours)))
+        return _Tokens(hashes, len(theirs), len(ours))
+
+    def _write(
+        self,
+        run: Run,
+        lo: Key | None,
+        hi: Key | None,
+        source_rows: int,
+        hashes: list[str] | None,
+        isolate: bool,
+    ) -> Batch:
+        """Compare and write the rows of (lo, hi] with these key hashes (None: every row).
+
+        Keys go in chunks of a batch, so memory holds a batch's rows however many differ;
+        the whole range is still one target transaction with its checkpoint.
+        """
+        size = run.options.batch_size
+        chunks = (
+            [None]
+            if hashes is None
+            else [hashes[i : i + size] for i in range(0, len(hashes), size)]
+        )
+        counts, rejected = Counts(), list[Rejected]()
+        with UnitOfWork(run) as uow:
+            if len(chunks) == 1:
+                counts, rejected = self._chunk(run, uow.session, lo, hi, chunks[0], isolate)
+            else:
+                # A key respelled under the collation ('Anna' for 'anna') has two key hashes
+                # that may fall in different chunks: every delete must precede every upsert,
+                # or a later chunk's delete would remove the row an earlier chunk upserted.
+                for chunk in chunks:
+                    counts.add(self._chunk(run, uow.session, lo, hi, chunk, isolate, "deletes")[0])
+                for chunk in chunks:
+                    done, refused = self._chunk(run, uow.session, lo, hi, chunk, isolate, "upserts")
+                    counts.add(done)
+                    rejected += refused
+            # Rows outside the differing keys have equal tokens on both sides: unchanged.
+            untouched = source_rows - counts.rows_read if hashes is not None else 0
+            counts.rows_read += untouched
+            counts.unchanged += untouched
+            uow.record(counts, rejected, checkpoint=range_checkpoint(run, hi))
+        return Batch(hi, counts, rejected)
+
+    def _chunk(
+        self,
+        run: Run,
+        target: Session,
+        lo: Key | None,
+        hi: Key | None,
+        hashes: list[str] | None,
+        isolate: bool,
+        only: str | None = None,
+    ) -> tuple[Counts, list[Rejected]]:
+        """One chunk of differing keys: read both sides' rows, diff, validate, write.
+
+        ``only`` writes just the deletes (counting only them) or just the upserts.
+        """
+        source_scope, target_scope = self.scopes
+
+        def read(session: Session, scope: checksum.Scope) -> list[Row]:
+            if hashes is None:
+                return store.read_range(
+                    session, scope.table, scope.columns, scope.key, lo, hi, scope.dialect
+                )
+            return checksum.rows_by_key_hash(session, scope, lo, hi, hashes)
+
+        page, current = self.workers.on_both(
+            lambda s: read(s, source_scope), lambda t: read(t, target_scope), target=target
+        )
+        valid, rejected = rows.check_rows(run, page)
+        changes = rows.compare(
+            run,
+            target,
+            valid,
+            current,
+            rejected,
+            delete_missing=run.job.delete_policy == "propagate",
+        )
+        if only == "deletes":
+            changes = Changes(deletes=changes.deletes)
+        elif only == "upserts":
+            changes.deletes = []  # the deletes pass removed them already
+        run.budget.take(len(changes.deletes))
+        rejected += rows.apply(run, target, changes, isolate=isolate)
+        if only == "deletes":
+            return Counts(deleted=len(changes.deletes)), []
+        return rows.batch_counts(len(page), changes, rejected), rejected

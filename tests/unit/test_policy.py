@@ -1,0 +1,73 @@
+"""The pacing and refusal rules of a run: pure functions, no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.core.policy import (
+    MAX_SPAN,
+    DeleteBudget,
+    Pace,
+    after_differences,
+    grown,
+    refuse_obvious_mass_delete,
+)
+from etl.errors import MassDeleteRefused
+
+
+def test_unchanged_ranges_double_up_to_the_cap() -> None:
+    """An unchanged range makes the next one twice as long, never past MAX_SPAN."""
+    assert grown(5000, 5000) == 10_000
+    assert grown(20_000, 5000) == MAX_SPAN
+    assert grown(MAX_SPAN, 5000) == MAX_SPAN
+
+
+def test_a_batch_size_above_the_cap_is_its_own_cap() -> None:
+    """With batches larger than MAX_SPAN a range is never shorter than a batch."""
+    assert grown(100_000, 100_000) == 100_000
+
+
+def test_a_range_with_few_changes_still_grows_and_goes_dense() -> None:
+    """A few differing keys: the next range grows, and skips straight to row tokens."""
+    assert after_differences(5000, 3, 5000) == Pace(10_000, dense=True)
+
+
+def test_a_range_with_many_changes_starts_over_at_a_batch() -> None:
+    """More than half a batch of differing keys: the next range is one batch long."""
+    assert after_differences(20_000, 2501, 5000) == Pace(5000, dense=True)
+
+
+def test_a_range_with_no_changes_left_is_no_longer_dense() -> None:
+    """Tokens that showed nothing differing: summaries come first again."""
+    assert after_differences(5000, 0, 5000) == Pace(10_000, dense=False)
+
+
+def test_an_emptied_source_is_refused_before_the_first_batch() -> None:
+    """Counts alone that would delete over the limit raise, naming the numbers."""
+    with pytest.raises(MassDeleteRefused, match="refused to delete 90 of 100"):
+        refuse_obvious_mass_delete("students", 10, 100, 0.5, unlimited=False)
+
+
+def test_counts_within_the_limit_or_unlimited_pass() -> None:
+    """Shortfalls within the share, an empty target, or --allow-mass-delete pass."""
+    refuse_obvious_mass_delete("students", 60, 100, 0.5, unlimited=False)
+    refuse_obvious_mass_delete("students", 0, 0, 0.5, unlimited=False)
+    refuse_obvious_mass_delete("students", 0, 100, 0.5, unlimited=True)
+
+
+def test_the_delete_budget_counts_until_the_limit() -> None:
+    """Deletes are counted as taken; the one that crosses the share raises."""
+    budget = DeleteBudget("students", target_rows=10, limit=0.5, unlimited=False)
+    budget.take(3)
+    budget.take(2)
+    assert budget.used == 5
+    with pytest.raises(MassDeleteRefused):
+        budget.take(1)
+    assert budget.used == 5  # a refused take changes nothing
+
+
+def test_an_unlimited_budget_only_counts() -> None:
+    """With the guard lifted deletes are still counted, never refused."""
+    budget = DeleteBudget("students", target_rows=1, limit=0.0, unlimited=True)
+    budget.take(1000)
+    assert budget.used == 1000
