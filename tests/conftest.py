@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support import Backend, DatabasePair, drop_all_tables
+from tests.helpers.support import Backend, DatabasePair, drop_all_tables
 
 MARIADB_ADMIN = os.environ.get("ETL_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 POSTGRES_ADMIN = os.environ.get(

@@ -12,10 +12,11 @@ from sqlalchemy import URL, Connection, Engine
 from sqlalchemy import Dialect as SQLAlchemyDialect
 from sqlalchemy.orm import Session
 
-from etl.dialects.base import Dialect, KeyOrder, RowHashing
+from etl.dialects.base import Dialect
 from etl.dialects.mysql import MariaDBDialect, MySQLDialect
 from etl.dialects.postgresql import PostgreSQLDialect
 from etl.dialects.sqlite import SQLiteDialect
+from etl.dialects.types import KeyOrder, RowHashing
 from etl.errors import ConfigError
 
 MYSQL = MySQLDialect()

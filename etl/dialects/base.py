@@ -9,9 +9,8 @@ for what it can do (range checksums, text copies), and gets nothing where it can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     URL,
@@ -35,95 +34,15 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.core.validate import ColumnSpec
-
-ErrorKind = Literal["transient", "data", "permanent"]
-"""Whether a retry can help (transient), splitting the batch can (data), or neither."""
-
-Quote = Callable[[str], str]
-"""The dialect's identifier quoting."""
-
-
-@dataclass(frozen=True)
-class KeyOrder:
-    """How one side orders and compares its key columns."""
-
-    dialect: Dialect
-    collations: tuple[str | None, ...]
-
-    @property
-    def exact(self) -> bool:
-        """True when keys are ordered by code point and equal only when identical."""
-        exact = self.dialect.exact_collations
-        return all(c is None or c in exact for c in self.collations)
-
-    def agrees_with(self, other: KeyOrder) -> bool:
-        """True when a key range means the same set of keys on both sides."""
-        if self.exact and other.exact:
-            return True
-        return self.dialect.same_kind(other.dialect) and self.collations == other.collations
-
-    def named(self) -> str:
-        """The collations for a message, e.g. ``utf8mb4_general_ci``."""
-        return "/".join(sorted({str(c) for c in self.collations}))
-
-
-@dataclass(frozen=True)
-class ServerLock:
-    """A run lock the server holds for a connection: SQL to take, check and release it."""
-
-    take: str
-    """Returns true when taken, false (or NULL) when another connection holds it."""
-    check: str
-    """Returns true while this connection still holds it."""
-    release: str
-    params: dict[str, object]
-
-
-@dataclass(frozen=True)
-class FileLock:
-    """A run lock as ``flock`` on a file; ``path`` None: nothing another process can reach."""
-
-    path: str | None
-
-
-KEY_HASH_DIGITS = 16
-"""Hex digits of a key's (and a row's) MD5 hash kept in a row token."""
-
-
-@dataclass(frozen=True)
-class Values:
-    """A key range's rows as the text of an INSERT's values list (a text copy)."""
-
-    rows: int
-    text: str
-    """``(v, ...),(v, ...)``; empty when the range has no rows."""
-
-
-class RowHashing(Protocol):
-    """SQL text that hashes rows on one database; two sides compare only with equal names."""
-
-    name: str
-    """Which computation this is: both sides' hashes agree only when the names agree."""
-
-    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        """A key's hash as text: only to find rows again (a collision reads a row too many)."""
-        ...
-
-    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        """A row's hash as text."""
-        ...
-
-    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        """A row's hashes as numbers whose SUMs cannot overflow."""
-        ...
-
-    def tokens(self, key_hash: str, row_hash: str) -> str:
-        """An aggregate joining every row's ``key hash:row hash`` token with ','."""
-        ...
-
-    def prepare_tokens(self, session: Session) -> None:
-        """Make the session able to return a whole range's aggregated tokens."""
-        ...
+from etl.dialects.types import (
+    ErrorKind,
+    FileLock,
+    KeyOrder,
+    Quote,
+    RowHashing,
+    ServerLock,
+    Values,
+)
 
 
 class Dialect:

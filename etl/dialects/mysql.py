@@ -38,58 +38,20 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.dialects import mysql_values
-from etl.dialects.base import (
-    KEY_HASH_DIGITS,
-    Dialect,
+from etl.dialects.base import Dialect, quoting
+from etl.dialects.mysql_errors import DATA, TRANSIENT
+from etl.dialects.mysql_hashing import CRC, MD5
+from etl.dialects.types import (
     ErrorKind,
     FileLock,
     KeyOrder,
-    Quote,
+    RowHashing,
     ServerLock,
     Values,
-    quoting,
 )
 
 LOCK_NAME_LIMIT = 64
 """Longest name GET_LOCK takes."""
-
-TRANSIENT = frozenset(
-    {
-        1040,  # ER_CON_COUNT_ERROR: too many connections
-        1053,  # ER_SERVER_SHUTDOWN
-        1158,  # ER_NET_READ_ERROR
-        1159,  # ER_NET_READ_INTERRUPTED
-        1160,  # ER_NET_ERROR_ON_WRITE
-        1161,  # ER_NET_WRITE_INTERRUPTED
-        1205,  # ER_LOCK_WAIT_TIMEOUT
-        1213,  # ER_LOCK_DEADLOCK
-        1927,  # ER_CONNECTION_KILLED (MariaDB)
-        2002,  # CR_CONNECTION_ERROR (socket)
-        2003,  # CR_CONN_HOST_ERROR: connection refused
-        2006,  # CR_SERVER_GONE_ERROR
-        2013,  # CR_SERVER_LOST
-        2055,  # CR_SERVER_LOST_EXTENDED
-        4031,  # ER_CLIENT_INTERACTION_TIMEOUT: idle connection closed by the server
-    }
-)
-"""Server (ER_*) and client (CR_*) error numbers a retry can cure."""
-DATA = frozenset(
-    {
-        1048,  # column cannot be null
-        1062,  # duplicate entry (a unique index besides the key)
-        1264,  # out of range value
-        1265,  # data truncated
-        1292,  # incorrect value
-        1366,  # incorrect string value
-        1406,  # data too long
-        1451,  # foreign key: row is referenced
-        1452,  # foreign key: parent row missing
-        1644,  # SIGNAL from a trigger or procedure
-        3819,  # check constraint violated (MySQL)
-        4025,  # CONSTRAINT ... failed (MariaDB)
-    }
-)
-"""Error numbers that mean the server refused some of the rows written."""
 
 _DRIVER_MODULES = ("pymysql", "MySQLdb")
 
@@ -221,8 +183,8 @@ class MySQLDialect(Dialect):
         }
         session.execute(insert.on_duplicate_key_update(update), records)
 
-    def row_hashings(self, engine: Engine) -> tuple[Any, ...]:
-        return (_MD5,)
+    def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
+        return (MD5,)
 
     def copies_text_to(self, target: Dialect) -> bool:
         return isinstance(target, MySQLDialect)
@@ -319,77 +281,9 @@ class MariaDBDialect(MySQLDialect):
     exact_collations = frozenset({"utf8mb4_nopad_bin", "utf8mb3_nopad_bin", "binary"})
     exact_key_collation = "utf8mb4_nopad_bin"
 
-    def row_hashings(self, engine: Engine) -> tuple[Any, ...]:
+    def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
         version = engine.dialect.server_version_info or ()
-        return (_CRC, _MD5) if tuple(version[:2]) >= (10, 8) else (_MD5,)
-
-
-class _Md5Hashing:
-    """MD5 of an exact serialization: any MySQL or MariaDB computes the same."""
-
-    name = "mysql-md5"
-
-    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"SUBSTRING(MD5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"SUBSTRING(MD5({_parts(quote, columns)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        # 60 bits per row: a sum over any table fits a DECIMAL.
-        return [f"CAST(CONV(SUBSTRING(MD5({_parts(quote, columns)}), 1, 15), 16, 10) AS UNSIGNED)"]
-
-    def tokens(self, key_hash: str, row_hash: str) -> str:
-        return f"GROUP_CONCAT(CONCAT({key_hash}, ':', {row_hash}) SEPARATOR ',')"
-
-    def prepare_tokens(self, session: Session) -> None:
-        # GROUP_CONCAT stops at group_concat_max_len (1 KB by default) with only a warning.
-        session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
-
-
-class _CrcHashing(_Md5Hashing):
-    """MariaDB 10.8+: CRC32 of the exact serialization plus CRC32C of a plain one.
-
-    Two different 32-bit checks cost the server about half of one MD5 per row.
-    """
-
-    name = "mariadb-crc"
-
-    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"CAST(CRC32({_parts(quote, key)}) AS CHAR)"
-
-    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"CONCAT(CRC32({_parts(quote, columns)}), '.', CRC32C({_plain(quote, columns)}))"
-
-    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        return [f"CRC32({_parts(quote, columns)})", f"CRC32C({_plain(quote, columns)})"]
-
-
-_MD5 = _Md5Hashing()
-_CRC = _CrcHashing()
-
-
-def _parts(quote: Quote, columns: Sequence[str]) -> str:
-    """The values as length-prefixed bytes, NULL as 'N', joined by '#'.
-
-    Binary casts: the columns' collations may differ (and CONCAT would refuse to mix
-    them), and a case-insensitive 'anna' = 'Anna' must not hide a change.
-    """
-    parts = ", ".join(
-        f"IFNULL(CONCAT(LENGTH({quote(name)}), ':', CAST({quote(name)} AS BINARY)), 'N')"
-        for name in columns
-    )
-    return f"CONCAT_WS('#', {parts})"
-
-
-def _plain(quote: Quote, columns: Sequence[str]) -> str:
-    """The values' bytes joined by NUL, with no lengths or NULL marks.
-
-    Only ever the second of two checks: the first (CRC32 of :func:`_parts`) is the one
-    that cannot confuse ('a', NULL) with (NULL, 'a'); this one adds 32 independent
-    bits against random collisions for about half the cost of the exact serialization.
-    """
-    return "CONCAT_WS(x'00', " + ", ".join(f"CAST({quote(n)} AS BINARY)" for n in columns) + ")"
+        return (CRC, MD5) if tuple(version[:2]) >= (10, 8) else (MD5,)
 
 
 def _expanded(columns: list[Any], bound: Key, *, after: bool) -> ColumnElement[bool]:

@@ -12,17 +12,15 @@ from sqlalchemy.orm import Session
 
 from etl.config import DatabaseSettings
 from etl.core.diff import Row
-from etl.dialects.base import (
+from etl.dialects.base import Dialect, quoting, wrap_driver_error
+from etl.dialects.types import (
     KEY_HASH_DIGITS,
-    Dialect,
     ErrorKind,
     FileLock,
     KeyOrder,
     Quote,
     RowHashing,
     ServerLock,
-    quoting,
-    wrap_driver_error,
 )
 
 TRANSIENT = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300"})

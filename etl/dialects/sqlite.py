@@ -19,7 +19,8 @@ from sqlalchemy.util import asbool
 
 from etl.config import DatabaseSettings
 from etl.core.diff import Row
-from etl.dialects.base import Dialect, ErrorKind, FileLock, ServerLock
+from etl.dialects.base import Dialect
+from etl.dialects.types import ErrorKind, FileLock, ServerLock
 
 
 class SQLiteDialect(Dialect):

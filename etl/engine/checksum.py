@@ -34,7 +34,8 @@ from sqlalchemy import Numeric, String, Table, bindparam, func, literal_column, 
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
-from etl.dialects.base import Dialect, RowHashing, quoting
+from etl.dialects.base import Dialect, quoting
+from etl.dialects.types import RowHashing
 
 Summary = tuple[int, ...]
 """Row count and checksums of a key range."""

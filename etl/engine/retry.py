@@ -31,8 +31,8 @@ from tenacity import (
 
 from etl.config import RetrySettings
 from etl.dialects import every_dialect
-from etl.dialects.base import ErrorKind
 from etl.dialects.postgresql import classify_sqlstate
+from etl.dialects.types import ErrorKind
 from etl.errors import EtlError
 
 log = structlog.get_logger("etl.retry")

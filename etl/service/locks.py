@@ -31,7 +31,7 @@ import structlog
 from sqlalchemy import Connection, Engine, text
 
 from etl.dialects import dialect_of
-from etl.dialects.base import FileLock, ServerLock
+from etl.dialects.types import FileLock, ServerLock
 from etl.engine.db import connect, describe_error
 from etl.errors import LockBusy, LockLost
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from etl.core.counts import Counts
 from etl.core.diff import Key
-from etl.dialects.base import Values
+from etl.dialects.types import Values
 from etl.engine import store, textcopy
 from etl.engine.batches import Batch
 from etl.engine.db import describe_error

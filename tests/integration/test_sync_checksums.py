@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.support import DatabasePair, same_floats
+from tests.helpers.support import DatabasePair, same_floats
 
 
 def many(count: int, prefix: str = "S") -> list[tuple[str, str, str | None, float | None]]:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.support import DatabasePair, python_m_etl
+from tests.helpers.support import DatabasePair, python_m_etl
 
 ROWS = [(f"K{i:04d}", f"L{i % 3}", "C", float(i)) for i in range(400)]
 

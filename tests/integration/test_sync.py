@@ -17,7 +17,7 @@ from etl.job import Job
 from etl.service.runner import run_exclusive, sync_options
 from jobs.students import JOB
 from tests.conftest import _pair
-from tests.support import DatabasePair, same_floats
+from tests.helpers.support import DatabasePair, same_floats
 
 STUDENTS = [
     ("Ada", "Lovelace", "Mathematics", 99.5),

@@ -21,7 +21,7 @@ from jobs.students import JOB
 
 Backend = Literal["mariadb", "postgresql", "sqlite"]
 Student = tuple[Any, ...]
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def drop_all_tables(url: str) -> None:

@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from etl.engine.db import make_databases
 from etl.engine.state import latest_rejects
 from etl.engine.state import rejects as state_rejects
-from tests.support import DatabasePair, same_floats
+from tests.helpers.support import DatabasePair, same_floats
 
 
 def forbid_negative_scores(dbs: DatabasePair) -> None:
@@ -128,8 +128,8 @@ def test_a_batch_recorded_twice_keeps_one_reject_per_key(maria: DatabasePair) ->
 def test_rejects_lists_each_jobs_latest_run_that_had_any(dbs: DatabasePair) -> None:
     """Only each job's most recent run with rejects is listed, newest first, up to the limit."""
     from etl.core.counts import Counts
-    from etl.engine.state import create_state_tables, finish_run, record_rejects, start_run
     from etl.engine.results import utc_now
+    from etl.engine.state import create_state_tables, finish_run, record_rejects, start_run
 
     columns = ("first_name", "last_name", "course", "score")
     runs = [  # oldest first: (run id, job, rejected first names)

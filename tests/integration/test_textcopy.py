@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from etl.core.validate import ColumnSpec
 from etl.dialects import MARIADB
-from etl.dialects.base import Values
+from etl.dialects.types import Values
 from etl.engine import textcopy
-from tests.support import DatabasePair
+from tests.helpers.support import DatabasePair
 
 AWKWARD = [
     ("quote", "it's", 'say "hi"', 1.2345678),

@@ -20,8 +20,8 @@ from etl.errors import LockBusy, TableMissing
 from etl.service.locks import job_lock
 from etl.service.runner import run_exclusive, sync_options
 from jobs.students import JOB
-from tests.daemon_support import runs, students, wait_for
-from tests.support import REPO, DatabasePair
+from tests.helpers.daemon_support import runs, students, wait_for
+from tests.helpers.support import REPO, DatabasePair
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.support import REPO, DatabasePair, Student, python_m_etl
+from tests.helpers.support import REPO, DatabasePair, Student, python_m_etl
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from etl.engine.db import make_databases
 from etl.engine.plan import make_plan
 from etl.engine.verify import Report, describe, verify_job
 from jobs.students import JOB
-from tests.support import DatabasePair, python_m_etl
+from tests.helpers.support import DatabasePair, python_m_etl
 
 STUDENTS = [
     ("Ada", "Lovelace", "Mathematics", 99.5),

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.support import DatabasePair, python_m_etl
+from tests.helpers.support import DatabasePair, python_m_etl
 
 ROWS = [(f"P{i:05d}", "x", "c", 1.0) for i in range(3000)]
 

@@ -29,7 +29,7 @@ from etl.engine.lifecycle import run_job
 from etl.engine.results import BatchDone, IncrementalOptions, RunResult, SyncOptions
 from etl.engine.strategies.incremental import later
 from etl.job import Job
-from tests.support import DatabasePair, python_m_etl
+from tests.helpers.support import DatabasePair, python_m_etl
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from tests.support import REPO, DatabasePair, python_m_etl
+from tests.helpers.support import REPO, DatabasePair, python_m_etl
 
 SECRET = "s3cr3t-Pa55word"
 

@@ -1,6 +1,6 @@
 """Real faults between the engine and a real MariaDB: cut, frozen and locked connections.
 
-Each test puts a TCP proxy (``tests.proxy``) in front of the shared server for the
+Each test puts a TCP proxy (``tests.helpers.proxy``) in front of the shared server for the
 side it attacks; the test's own checks read both databases directly.
 """
 
@@ -20,8 +20,8 @@ from etl.engine.db import Databases, make_databases
 from etl.engine.lifecycle import run_job
 from etl.engine.results import BatchDone, RunResult, SyncOptions
 from jobs.students import JOB
-from tests.proxy import Proxy
-from tests.support import DatabasePair
+from tests.helpers.proxy import Proxy
+from tests.helpers.support import DatabasePair
 
 PATIENT = RetrySettings(attempts=20, initial_backoff=0.1, max_backoff=0.5, total_seconds=30)
 

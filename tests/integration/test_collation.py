@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import String, text
 
 from etl.errors import ConfigError
-from tests.support import DatabasePair, same_floats
+from tests.helpers.support import DatabasePair, same_floats
 
 # Distinct under a binary collation, but pairwise equal under MySQL's *_ci ones.
 CASE_SENSITIVE_KEYS = [
@@ -82,7 +82,7 @@ def test_keys_ordered_differently_on_each_side_still_converge(
     'apple' < 'Banana' linguistically but not by code point, so key ranges disagree;
     the engine must look keys up instead, and still propagate deletes.
     """
-    from tests.support import DatabasePair as Pair
+    from tests.helpers.support import DatabasePair as Pair
 
     pair = Pair("postgresql", "mariadb", postgres_urls[0], maria.target_url)
     try:
@@ -101,7 +101,7 @@ def test_keys_ordered_differently_on_each_side_still_converge(
         assert same_floats(pair.rows("target"), pair.rows("source"))
     finally:
         pair.dispose()
-        from tests.support import drop_all_tables
+        from tests.helpers.support import drop_all_tables
 
         drop_all_tables(pair.source_url)
 
@@ -110,8 +110,8 @@ def test_a_target_that_would_merge_distinct_source_keys_is_refused(
     maria: DatabasePair, postgres_urls: tuple[str, str]
 ) -> None:
     """A case-insensitive target cannot mirror a case-sensitive source: say so up front."""
-    from tests.support import DatabasePair as Pair
-    from tests.support import drop_all_tables
+    from tests.helpers.support import DatabasePair as Pair
+    from tests.helpers.support import drop_all_tables
 
     pair = Pair("postgresql", "mariadb", postgres_urls[0], maria.target_url)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.daemon_support import (
+from tests.helpers.daemon_support import (
     Launcher,
     Process,
     free_port,
@@ -26,7 +26,7 @@ from tests.daemon_support import (
     target_count,
     wait_for,
 )
-from tests.support import REPO, DatabasePair, python_m_etl
+from tests.helpers.support import REPO, DatabasePair, python_m_etl
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from etl.engine.lifecycle import run_job
 from etl.engine.results import BatchDone, SyncOptions
 from etl.engine.verify import verify_job
 from jobs.students import JOB
-from tests.support import DatabasePair, drop_all_tables
+from tests.helpers.support import DatabasePair, drop_all_tables
 from tests.test_verify import naive
 
 # Spellings that collations treat as equal, or that sort differently per database.
