@@ -16,7 +16,7 @@ from etl.engine.results import BatchDone, SyncOptions
 from etl.engine.verify import verify_job
 from jobs.students import JOB
 from tests.helpers.support import DatabasePair, drop_all_tables
-from tests.test_verify import naive
+from tests.integration.test_verify import naive
 
 # Spellings that collations treat as equal, or that sort differently per database.
 AWKWARD = [
