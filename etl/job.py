@@ -7,11 +7,11 @@ Adding a table to sync means adding one small file in ``jobs/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, Engine, MetaData, Table
+from sqlalchemy import Engine, MetaData, Table
 
 Row = tuple[Any, ...]
 """A row as plain values, key columns first, in :attr:`Job.columns` order."""
@@ -65,8 +65,3 @@ class Job:
         if not name or name == self.table.name:
             return self.table
         return self.table.to_metadata(MetaData(), name=name)
-
-
-def ordered_columns(table: Table, names: Sequence[str]) -> list[Column[Any]]:
-    """The table's columns in the given order."""
-    return [table.columns[name] for name in names]

@@ -23,6 +23,7 @@ MYSQL = MySQLDialect()
 MARIADB = MariaDBDialect()
 POSTGRESQL = PostgreSQLDialect()
 SQLITE = SQLiteDialect()
+GENERIC = Dialect()
 
 _BY_NAME: dict[str, Dialect] = {
     "mysql": MYSQL,
@@ -54,12 +55,13 @@ def dialect_of(bind: Engine | Connection | Session | SQLAlchemyDialect) -> Diale
     sa_dialect = bind if isinstance(bind, SQLAlchemyDialect) else bind.dialect
     if getattr(sa_dialect, "is_mariadb", False):
         return MARIADB
-    return _BY_NAME[sa_dialect.name]
+    # Another SQLAlchemy dialect (e.g. compiling DDL for display): the generic behaviour.
+    return _BY_NAME.get(sa_dialect.name, GENERIC)
 
 
 def every_dialect() -> tuple[Dialect, ...]:
-    """Each kind once (MariaDB shares MySQL's driver errors)."""
-    return (MYSQL, POSTGRESQL, SQLITE)
+    """Each registered dialect once."""
+    return tuple(dict.fromkeys(_BY_NAME.values()))
 
 
 def common_hashing(

@@ -49,7 +49,7 @@ class Dialect:
     """The generic behaviour; each database's module overrides what it does otherwise."""
 
     family: ClassVar[str] = "generic"
-    """Databases of one family print values alike and share collation names."""
+    """Databases of one family print values alike (MySQL and MariaDB are one family)."""
     drivers: ClassVar[dict[str, str]] = {}
     """The driver a plain URL scheme gets (``mysql://`` -> ``mysql+pymysql``)."""
     exact_collations: ClassVar[frozenset[str]] = frozenset()

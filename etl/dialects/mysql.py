@@ -124,7 +124,8 @@ class MySQLDialect(Dialect):
     def collation_for_new_table(self, connection: Connection, source: KeyOrder) -> str | None:
         """A MySQL source's own key collation, so key ranges mean the same on both sides."""
         named = {c for c in source.collations if c}
-        if self.same_kind(source.dialect) and len(named) == 1:
+        # Only between servers of one kind: MariaDB and MySQL name their collations apart.
+        if type(source.dialect) is type(self) and len(named) == 1:
             return named.pop()
         return super().collation_for_new_table(connection, source)
 

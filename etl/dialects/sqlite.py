@@ -117,7 +117,7 @@ def database_file(url: URL) -> str | None:
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets `etl status` read while a run writes; busy_timeout waits out short locks.
+    # WAL lets `etl status` read while a run writes (the driver's timeout waits out locks).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -145,22 +145,21 @@ def _start_full(run: Run, result: RunResult) -> FullPass:
     source_count = counting.submit(count_source)
     counting.shutdown(wait=False)
     target_rows = 0
-    checkpoint = None
     if plan.target_exists:
+        with run.dbs.Target() as target:
+            target_rows = store.count_rows(target, plan.target_table)
+    # Before the run is recorded: a source that cannot be counted leaves no run marked
+    # running (the caller records the failure), and no write transaction waits on it.
+    run.total_source_rows = source_count.result()
+    checkpoint = None
+    if plan.target_exists and run.write:
         with UnitOfWork(run) as uow:
-            target_rows = store.count_rows(uow.session, plan.target_table)
-            if run.write:
-                state.create_state_tables(uow.session)
-                stored = state.load_checkpoint(uow.session, run.pass_name)
-                run.checkpoint_stored = stored is not None
-                checkpoint = usable_checkpoint(stored, plan.mode)
-                result.resumed_from = checkpoint.last_key if checkpoint else None
-                _record_start(run, uow, plan.mode, result.resumed_from)
-            # Asked before this transaction commits: a source that cannot be counted
-            # leaves no run recorded as running (the caller records the failure).
-            run.total_source_rows = source_count.result()
-    else:
-        run.total_source_rows = source_count.result()
+            state.create_state_tables(uow.session)
+            stored = state.load_checkpoint(uow.session, run.pass_name)
+            run.checkpoint_stored = stored is not None
+            checkpoint = usable_checkpoint(stored, plan.mode)
+            result.resumed_from = checkpoint.last_key if checkpoint else None
+            _record_start(run, uow, plan.mode, result.resumed_from)
     run.budget = DeleteBudget(
         job.name,
         target_rows,

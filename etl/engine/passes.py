@@ -51,9 +51,8 @@ class FullPass:
 
     def _range(self, run: Run, workers: Workers) -> None:
         lo = self.checkpoint.last_key if self.checkpoint else None
-        loads: Strategy = RangeRows(run, workers)
-        if text_copy.usable(run):
-            loads = text_copy.TextCopy(run, workers, RangeRows(run, workers))
+        rows = RangeRows(run, workers)
+        loads: Strategy = text_copy.TextCopy(run, workers, rows) if text_copy.usable(run) else rows
         strategy = checksums.Checksums(run, workers, loads) if checksums.usable(run) else loads
         run_phase(run, strategy, lo)
 

@@ -7,7 +7,7 @@ Three kinds of failure matter to the engine:
   (source read and target transaction) is safe because writes are by key and the
   checkpoint commits with them; it is worth it because the next attempt usually works.
 * ``data``: the target refused one or more rows (constraint, trigger, value out of
-  range). Retrying the same rows cannot help; splitting the batch can (``etl.sync``).
+  range). Retrying the same rows cannot help; splitting the batch can (``etl.engine.batches``).
 * ``permanent``: everything else (syntax, permissions, missing tables, bugs): fail now.
 """
 

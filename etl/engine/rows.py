@@ -18,6 +18,7 @@ from etl.engine.db import describe_error
 from etl.engine.retry import is_data_error
 from etl.engine.run import Run
 from etl.engine.unit_of_work import Rejected
+from etl.job import Job
 
 
 def check_rows(run: Run, page: Sequence[Row]) -> tuple[list[Row], list[Rejected]]:
@@ -33,7 +34,7 @@ def check_rows(run: Run, page: Sequence[Row]) -> tuple[list[Row], list[Rejected]
     valid: list[Row] = []
     rejected: list[Rejected] = []
     for raw in page:
-        row, reason = _transformed(run, raw)
+        row, reason = transformed(run.job, raw)
         reason = reason or check(row)
         if reason:
             rejected.append((raw, reason))
@@ -42,8 +43,8 @@ def check_rows(run: Run, page: Sequence[Row]) -> tuple[list[Row], list[Rejected]
     return valid, rejected
 
 
-def _transformed(run: Run, raw: Row) -> tuple[Row, str | None]:
-    job = run.job
+def transformed(job: Job, raw: Row) -> tuple[Row, str | None]:
+    """The job's transform of a raw row, by column name; a reason when it is refused."""
     if job.transform is None:
         return raw, None
     out = job.transform(dict(zip(job.columns, raw, strict=True)))

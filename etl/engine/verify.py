@@ -28,6 +28,7 @@ from etl.dialects import Dialect
 from etl.engine import checksum, store
 from etl.engine.db import Databases
 from etl.engine.plan import Plan, make_plan
+from etl.engine.rows import transformed
 from etl.job import Job
 
 Kind = Literal["missing", "extra", "changed"]
@@ -207,11 +208,10 @@ class _Checker:
         return _Paging(self.job.key, self.page_size, dialect)
 
     def _transformed(self, rows: list[Row]) -> list[Row]:
-        transform, columns = self.job.transform, self.job.columns
-        if transform is None:
+        """Source rows as the sync writes them; a row it would refuse stays as it is."""
+        if self.job.transform is None:
             return rows
-        outs = [transform(dict(zip(columns, row, strict=True))) for row in rows]
-        return [tuple(out[c] for c in columns) for out in outs]
+        return [transformed(self.job, row)[0] for row in rows]
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,10 @@ class Ahead(Generic[T]):
     def take(self, argument: Hashable, work: Callable[[], T]) -> T:
         """The work started for ``argument``, or ``work()`` now if none was."""
         pending, self._pending = self._pending, None
-        if pending is not None and pending[0] == argument:
-            return pending[1].result()
+        if pending is not None:
+            if pending[0] == argument:
+                return pending[1].result()
+            pending[1].cancel()  # a guess that missed: no use running it now
         return work()
 
     def cancel(self) -> None:

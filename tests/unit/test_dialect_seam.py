@@ -103,3 +103,27 @@ def test_mariadb_and_mysql_name_their_exact_collations_apart() -> None:
 def test_a_sqlite_url_names_the_file_its_lock_belongs_to(url: str, path: str | None) -> None:
     """File URIs name their file; in-memory databases name none."""
     assert database_file(make_url(url)) == path
+
+
+def test_mysqlclient_errors_are_classified_by_their_error_numbers() -> None:
+    """The C driver's errors (MySQLdb) get the same retries and row isolation as PyMySQL's."""
+
+    def driver_error(code: int) -> Exception:
+        kind = type("OperationalError", (Exception,), {"__module__": "MySQLdb._exceptions"})
+        return kind(code, "message")
+
+    assert MYSQL.classify(driver_error(1213)) == "transient"  # deadlock
+    assert MYSQL.classify(driver_error(2006)) == "transient"  # server gone
+    assert MYSQL.classify(driver_error(1062)) == "data"  # duplicate entry
+    assert MYSQL.classify(driver_error(1146)) == "permanent"  # no such table
+    assert MYSQL.classify(ValueError("not a driver error")) is None
+
+
+def test_other_sqlalchemy_dialects_get_the_generic_behaviour() -> None:
+    """The tool's own tables still compile for a database without a dialect module."""
+    from sqlalchemy.dialects import mssql
+    from sqlalchemy.schema import CreateTable
+
+    from etl.engine.state import runs
+
+    assert "started_at DATETIME" in str(CreateTable(runs).compile(dialect=mssql.dialect()))

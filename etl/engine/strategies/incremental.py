@@ -166,7 +166,9 @@ def later(watermark: Key | None, end: Key | None) -> Key | None:
 
     A page inside the look-back window ends before the stored watermark; keeping the
     larger one means a crash there does not make the next run re-read more. Positions
-    compare whole, cursor then key: an equal cursor with a smaller key is earlier.
+    compare whole, cursor then key: an equal cursor with a smaller key is earlier. (Keys
+    compare in Python's order, which a case-insensitive source may not share: then
+    the watermark may stay back, which costs a re-read, never a skipped row.)
     """
     if end is None:
         return watermark
