@@ -25,6 +25,14 @@ class RunFailed(RuntimeError):
     """A measured child exited non-zero or timed out; the message carries its log tail."""
 
 
+class RunTimedOut(RunFailed):
+    """A measured child was killed at its time limit (`--timeout`)."""
+
+    def __init__(self, message: str, timeout_s: float):
+        super().__init__(message)
+        self.timeout_s = timeout_s
+
+
 @dataclass
 class Result:
     """One measured run of one runner on one scenario."""
@@ -40,6 +48,10 @@ class Result:
     check: str = ""
     note: str = ""
     self_reported_s: float | None = None  # the sync's own run_finished "seconds", if logged
+    pairing: str = "mariadb-mariadb"  # source-target kinds of database
+    timed_out: bool = False  # killed at --timeout: wall_s is the limit, a lower bound
+    mode: str | None = None  # the sync's plan mode (range / lookup), from its run_started
+    batches: dict[str, list[float]] = field(default_factory=dict)  # phase/via -> [n, seconds]
 
     @property
     def rows_per_s(self) -> float:
@@ -107,7 +119,9 @@ def run_child(
             timer.cancel()
             _current = None
     if timed_out.is_set():
-        raise RunFailed(f"{cmd[0]} timed out after {timeout_s:.0f}s; log: {log}\n{tail(log)}")
+        raise RunTimedOut(
+            f"{cmd[0]} timed out after {timeout_s:.0f}s; log: {log}\n{tail(log)}", timeout_s
+        )
     if not stats.exists():
         raise RunFailed(f"{cmd[0]}: launcher died (exit {proc.returncode}); log: {log}")
     wall, peak_kib = stats.read_text(encoding="ascii").split()

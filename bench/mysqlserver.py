@@ -116,22 +116,22 @@ class Server:
         HEX() defeats the case- and pad-insensitive collation; CAST(score AS DOUBLE)
         prints the exact binary float value (plain FLOAT text rounds to 6 digits).
         `exclude` names a key table whose rows are left out (deletes that an upsert-only
-        baseline is not expected to propagate).
+        baseline is not expected to propagate). The sum is exact (DECIMAL over UNSIGNED; a
+        plain SUM of CONV's text would be a DOUBLE), so PgServer.checksum can match it.
         """
         row = (
             "CONCAT_WS('|', HEX(t.first_name), HEX(t.last_name), IFNULL(HEX(t.course), 'N'),"
             " IFNULL(CAST(t.score AS DOUBLE), 'N'))"
         )
-        sql = (
-            f"SELECT COUNT(*), COALESCE(SUM(CONV(LEFT(MD5({row}), 15), 16, 10)), 0) FROM {table} t"
-        )
+        digest = f"CAST(CONV(LEFT(MD5({row}), 15), 16, 10) AS UNSIGNED)"
+        sql = f"SELECT COUNT(*), COALESCE(SUM({digest}), 0) FROM {table} t"
         if exclude:
             sql += (
                 f" LEFT JOIN {exclude} x ON x.first_name = t.first_name"
                 " AND x.last_name = t.last_name WHERE x.first_name IS NULL"
             )
-        count, digest = self.query(sql)[0]
-        return Checksum(int(count), int(digest))
+        count, total = self.query(sql)[0]
+        return Checksum(int(count), int(total))
 
     def kill_ours(self, databases: Iterable[str]) -> None:
         """KILL our own tracked connections and any connection using one of our databases."""

@@ -2,7 +2,8 @@
 
 Ratios are per-row time ratios: (sync s/row) / (baseline s/row). For baselines on the same
 N that is just the wall-time ratio; it also makes the ORM baseline (smaller N) comparable.
-Below 1 means the sync is faster.
+Below 1 means the sync is faster. Ratios are per pairing (source-target kinds); a sync
+killed at --timeout gets lower bounds (its wall time is the limit), printed with `>`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Result
-from bench.runners import BASELINES, SCENARIOS
+from bench.runners import MM, PAIRING_BASELINES
 
-Ratios = dict[str, dict[str, float]]
+Ratios = dict[str, dict[str, dict[str, float]]]  # pairing -> scenario -> baseline -> ratio
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,20 @@ class Target:
 
 
 def ratios(results: list[Result]) -> Ratios:
-    """Per scenario: sync per-row time divided by each baseline's per-row time."""
-    found = {(r.scenario, r.runner): r for r in results if r.check != "FAILED"}
+    """Per pairing and scenario: sync per-row time divided by each baseline's per-row time."""
+    found = {
+        (r.pairing, r.scenario, r.runner): r
+        for r in results
+        if r.check != "FAILED" and (r.runner == "sync" or not r.timed_out)
+    }
     out: Ratios = {}
-    for scenario in SCENARIOS:
-        sync = found.get((scenario, "sync"))
-        if sync is None:
+    for (pairing, scenario, runner), sync in found.items():
+        if runner != "sync":
             continue
-        out[scenario] = {
-            b: round(found[(scenario, b)].rows_per_s / sync.rows_per_s, 3)
-            for b in BASELINES
-            if (scenario, b) in found
+        out.setdefault(pairing, {})[scenario] = {
+            b: round(found[(pairing, scenario, b)].rows_per_s / sync.rows_per_s, 3)
+            for b in PAIRING_BASELINES[pairing]
+            if (pairing, scenario, b) in found
         }
     return out
 
@@ -48,7 +52,9 @@ def targets(results: list[Result], ratio: Ratios) -> list[Target]:
     """Evaluate the README targets that a single run can decide."""
 
     def r(scenario: str, baseline: str) -> float | None:
-        return ratio.get(scenario, {}).get(baseline)
+        return ratio.get(MM, {}).get(scenario, {}).get(baseline)
+
+    results = [x for x in results if x.pairing == MM]
 
     def check(name: str, value: float | None, limit: str, ok: bool) -> Target:
         return Target(name, value, limit, None if value is None else ok)
@@ -76,18 +82,21 @@ def _fmt(value: float | int | None, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def table(results: list[Result], ratio: Ratios) -> str:
-    """Plain fixed-width table: one line per (scenario, runner); ratios on sync lines."""
+def table(results: list[Result], ratio: Ratios, pairing: str = MM) -> str:
+    """Plain fixed-width table of one pairing: a line per (scenario, runner); ratios on sync
+    lines. `>` marks a lower bound (the run was killed at --timeout)."""
+    baselines = PAIRING_BASELINES[pairing]
     head = ["scenario", "runner", "rows", "wall s", "rows/s", "peak MB", "written", "state"]
-    head += [f"x {b}" for b in BASELINES] + ["check"]
+    head += [f"x {b}" for b in baselines] + ["check"]
     lines = [head]
-    for res in results:
-        rs = ratio.get(res.scenario, {}) if res.runner == "sync" else {}
+    for res in (r for r in results if r.pairing == pairing):
+        rs = ratio.get(pairing, {}).get(res.scenario, {}) if res.runner == "sync" else {}
+        bound = ">" if res.timed_out else ""
         lines.append(
-            [res.scenario, res.runner, str(res.rows), f"{res.wall_s:.2f}",
-             f"{res.rows_per_s:,.0f}", _fmt(res.peak_mb, ".1f"), _fmt(res.rows_written),
-             _fmt(res.state_rows_written)]
-            + [_fmt(rs.get(b), ".2f") for b in BASELINES]
+            [res.scenario, res.runner, str(res.rows), f"{bound}{res.wall_s:.2f}",
+             f"{'<' if bound else ''}{res.rows_per_s:,.0f}", _fmt(res.peak_mb, ".1f"),
+             _fmt(res.rows_written), _fmt(res.state_rows_written)]
+            + [bound + _fmt(rs.get(b), ".2f") if b in rs else "-" for b in baselines]
             + [res.check + (f" {res.note}" if res.note else "")]
         )  # fmt: skip
     widths = [max(len(row[i]) for row in lines) for i in range(len(head) - 1)]
