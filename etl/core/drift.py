@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from etl.core.validate import ColumnSpec
+
 
 @dataclass(frozen=True)
 class Column:
@@ -109,3 +111,30 @@ def target_gap(
             if name in have and have[name].generated and name not in key
         ],
     )
+
+
+@dataclass(frozen=True)
+class Retyped:
+    """Columns whose source type no longer matches the target's."""
+
+    kinds: list[str]
+    """A different kind of value (say, text where the target holds integers)."""
+    narrower: list[str]
+    """Source strings longer than the target's column takes: such rows are set aside."""
+
+
+def retyped(source: Sequence[ColumnSpec] | None, target: Sequence[ColumnSpec]) -> Retyped:
+    """Compare what each column can hold on both sides (nothing to say without source specs)."""
+    if source is None:
+        return Retyped([], [])
+    theirs = {spec.name: spec for spec in source}
+    kinds, narrower = [], []
+    for ours in target:
+        spec = theirs.get(ours.name)
+        if spec is None:
+            continue
+        if "other" not in (spec.kind, ours.kind) and spec.kind != ours.kind:
+            kinds.append(ours.name)
+        elif ours.length is not None and (spec.length is None or spec.length > ours.length):
+            narrower.append(ours.name)
+    return Retyped(kinds, narrower)

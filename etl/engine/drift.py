@@ -20,7 +20,8 @@ from sqlalchemy import Connection, MetaData, Table, inspect, text
 from sqlalchemy.schema import CreateColumn
 
 from etl.config import DriftPolicy
-from etl.core.drift import Column, SourceDrift, source_drift, target_gap
+from etl.core.drift import Column, SourceDrift, retyped, source_drift, target_gap
+from etl.core.validate import ColumnSpec
 from etl.engine.reflect import portable, reflect_table
 from etl.errors import ConfigError
 from etl.job import Job
@@ -50,11 +51,21 @@ def current_source(job: Job, connection: Connection, table: str, policy: DriftPo
 
 
 def current_target(
-    job: Job, connection: Connection, table: Table, policy: DriftPolicy, *, alter: bool
+    job: Job,
+    connection: Connection,
+    table: Table,
+    policy: DriftPolicy,
+    *,
+    alter: bool,
+    source_columns: list[str],
 ) -> Job:
     """The job's columns the target can take; adds missing ones under ``evolve`` when ``alter``."""
-    gap = target_gap(job.columns, job.key, catalogue(connection, table.name))
+    found = catalogue(connection, table.name)
+    gap = target_gap(job.columns, job.key, found)
     where = f"job {job.name!r}: target table {table.name!r}"
+    only_target = [c.name for c in found if c.name not in source_columns and not c.generated]
+    if only_target:  # dropped from the source, or the target's own: NULL in new rows
+        log.info("target_only_columns", job=job.name, table=table.name, columns=only_target)
     if gap.blocking:
         raise ConfigError(
             f"{where} has NOT NULL column(s) {', '.join(gap.blocking)} with no default that "
@@ -86,6 +97,38 @@ def current_target(
         ]
         job = dataclasses.replace(job, table=Table(job.table.name, MetaData(), *kept))
     return job
+
+
+def check_types(
+    job: Job,
+    source: list[ColumnSpec] | None,
+    target: list[ColumnSpec],
+    policy: DriftPolicy,
+    table: str,
+) -> None:
+    """Refuse (``freeze``) or report a column whose kind of value differs between the sides.
+
+    A source string longer than the target column holds is reported only: such rows are
+    set aside as rejects, as they always were.
+    """
+    changed = retyped(source, target)
+    if changed.narrower:
+        log.warning("schema_drift", job=job.name, table=table, narrower=changed.narrower)
+    if not changed.kinds:
+        return
+    kinds = {spec.name: spec.kind for spec in source or ()}
+    described = ", ".join(
+        f"{name} ({kinds[name]} in the source, {spec.kind} in the target)"
+        for spec in target
+        if (name := spec.name) in changed.kinds
+    )
+    if policy == "freeze":
+        raise ConfigError(
+            f"job {job.name!r}: column(s) {described} of target table {table!r} changed "
+            'type: alter the target column to match, or set schema_drift = "evolve" to '
+            "sync anyway (rows the target cannot hold are set aside)"
+        )
+    log.warning("schema_drift", job=job.name, table=table, retyped=changed.kinds)
 
 
 def add_columns(connection: Connection, table: Table, names: list[str]) -> None:

@@ -82,9 +82,11 @@ def make_plan(
     with connect(source, "source") as connection:
         if not schema.table_exists(connection, source_table.name):
             raise TableMissing("source", source_table.name, display_url(source.url))
+        source_columns: list[str] = []
         if schema_drift is not None:
             job = drift.current_source(job, connection, source_table.name, schema_drift)
             source_table = job.table_named(source_name)
+            source_columns = [c.name for c in drift.catalogue(connection, source_table.name)]
         source_table = filtered(source_table, job.source_filter)
         source_dialect = dialect_of(connection)
         source_order = source_dialect.key_order(connection, source_table.name, job.key)
@@ -98,7 +100,14 @@ def make_plan(
         target_table = portable(job.table_named(target_name), connection.dialect)
         exists = schema.table_exists(connection, target_table.name)
         if exists and schema_drift is not None:
-            job = drift.current_target(job, connection, target_table, schema_drift, alter=create)
+            job = drift.current_target(
+                job,
+                connection,
+                target_table,
+                schema_drift,
+                alter=create,
+                source_columns=source_columns,
+            )
             target_table = portable(job.table_named(target_name), connection.dialect)
             source_table = filtered(job.table_named(source_name), job.source_filter)
             if source_specs is not None:  # generated target columns are no longer the job's
@@ -115,6 +124,8 @@ def make_plan(
         else:
             target_order = source_order  # dry run against a table still to be made
             specs = schema.declared_specs(target_table, job.columns, target_dialect)
+    if exists and schema_drift is not None:
+        drift.check_types(job, source_specs, specs, schema_drift, target_table.name)
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
         job=job,
