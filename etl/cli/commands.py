@@ -90,7 +90,7 @@ def _run_jobs(
             )
 
     results: list[RunResult] = []
-    locked, errors = 0, []
+    locked, errors, skipped = 0, [], []
     # SIGTERM/SIGINT: finish the batches in flight, record those runs interrupted, start no more.
     stopper = GracefulStop(settings.daemon.stop_timeout)
     with stopper.installed() as stop:
@@ -102,12 +102,19 @@ def _run_jobs(
                 if len(jobs) == 1:
                     raise outcome.error  # one job: its error is the command's, as ever
                 errors.append(outcome.error)
-                print(redactor(f"etl: error: {outcome.job.name}: {outcome.error}"), file=sys.stderr)
                 results.append(_failed(outcome.job, outcome.error))
+                print(
+                    redactor(f"etl: error: {outcome.job.name}: {results[-1].error}"),
+                    file=sys.stderr,
+                )
                 print(redactor(summary(results[-1])))
             elif outcome.result is not None:
                 results.append(outcome.result)
                 print(redactor(summary(outcome.result)))
+            else:
+                skipped.append(outcome.job.name)
+    if skipped:
+        print(f"not started (stop requested): {', '.join(sorted(skipped))}")
     if errors and len(errors) == len(jobs) and all(isinstance(e, ConfigError) for e in errors):
         return EXIT_CONFIG  # nothing could run: the configuration is what is wrong
     if len(jobs) > 1:
