@@ -85,7 +85,28 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
                     sections[name] = settings_of
                     found[name] = reflect_job(name, table, settings_of, connection)
     expanded = dataclasses.replace(settings, jobs=types.MappingProxyType(sections))
+    _one_writer_per_table(found, expanded)
     return Catalog(jobs=types.MappingProxyType(found), settings=expanded)
+
+
+def _one_writer_per_table(jobs: Mapping[str, Job], settings: Settings) -> None:
+    """ConfigError when two enabled jobs would write the same target table.
+
+    Each job holds only its own lock: two of them on one table would delete each
+    other's rows. Typical: ``tables = ["*"]`` matching a Python job's table.
+    """
+    writers: dict[str, str] = {}
+    for name, job in jobs.items():
+        job_settings = settings.job(name)
+        if not job_settings.enabled:
+            continue
+        table = job_settings.target_table or job.table_named(job_settings.source_table).name
+        if table in writers:
+            raise ConfigError(
+                f"jobs {writers[table]!r} and {name!r} both write target table {table!r}: "
+                "disable one (enabled = false), narrow the tables patterns or set target_table"
+            )
+        writers[table] = name
 
 
 def _expand(

@@ -227,6 +227,22 @@ def test_a_configured_job_that_cannot_work_is_a_one_line_configuration_error(
     assert inspect(lite.engine("target")).get_table_names() == []
 
 
+def test_two_jobs_writing_one_target_table_are_refused(tmp_path: Path, lite: DatabasePair) -> None:
+    """``tables = ["*"]`` next to the enabled students job would sync students twice."""
+    lite.create_source([("A", "B", "C", 1.0)])
+    path = config(tmp_path, '[jobs.all]\ntables = ["*"]\n')
+    result = etl("run", pair=lite, config=path)
+    assert result.returncode == 2
+    assert (
+        "jobs 'students' and 'all.students' both write target table 'students': disable one"
+        in one_line_error(result)
+    )
+    path.write_text(NO_STUDENTS + '[jobs.all]\ntables = ["*"]\n')
+    alone = etl("run", pair=lite, config=path)
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.startswith("all.students: succeeded")
+
+
 def test_jobs_lists_python_and_configured_jobs_expanded(tmp_path: Path, lite: DatabasePair) -> None:
     make_shop(lite)
     path = config(
