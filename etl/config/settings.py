@@ -104,7 +104,8 @@ class JobSettings:
     table: str | None = None
     """A job with no Python: the source table, reflected at start-up (columns, types, key)."""
     tables: tuple[str, ...] | None = None
-    """Names or globs (``["*"]``, ``["order_*"]``): one job ``<section>.<table>`` per match."""
+    """Names or globs (``["*"]``, ``["order_*", "!order_tmp"]``): a job ``<section>.<table>``
+    per matching source table; ``!`` leaves tables out."""
     key: tuple[str, ...] | None = None
     """Key columns, for a configured table without a primary key."""
     columns: tuple[str, ...] | None = None

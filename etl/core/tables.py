@@ -23,14 +23,18 @@ def is_glob(pattern: str) -> bool:
 
 
 def select_tables(section: str, patterns: Sequence[str], available: Sequence[str]) -> list[str]:
-    """The source tables ``patterns`` select, in the source's order, each once.
+    """The source tables ``patterns`` select, in pattern order, each once.
 
     Globs (``*``, ``?``, ``[...]``) match case-sensitively and never match the tool's own
     ``etl_*`` tables; a plain name must exist. A pattern that selects nothing is an error,
-    so a typo cannot silently sync no table.
+    so a typo cannot silently sync no table. ``!pattern`` leaves out what it matches
+    (e.g. ``["*", "!audit_*"]``), whatever the order.
     """
     chosen: list[str] = []
-    for pattern in patterns:
+    left_out = [pattern[1:] for pattern in patterns if pattern.startswith("!")]
+    if len(left_out) == len(patterns):
+        raise ConfigError(f'[jobs.{section}] tables only leaves tables out: add e.g. "*"')
+    for pattern in [p for p in patterns if not p.startswith("!")]:
         if is_glob(pattern):
             found = [
                 name
@@ -45,7 +49,7 @@ def select_tables(section: str, patterns: Sequence[str], available: Sequence[str
                 + ("" if is_glob(pattern) else " (names are case-sensitive)")
             )
         chosen.extend(name for name in found if name not in chosen)
-    return chosen
+    return [name for name in chosen if not any(fnmatchcase(name, p) for p in left_out)]
 
 
 def job_name(section: str, table: str) -> str:

@@ -29,6 +29,13 @@ def test_names_and_globs_select_each_table_once_in_pattern_order() -> None:
     assert chosen == ["orders", "order_lines", "order_notes"]
 
 
+def test_bang_patterns_leave_tables_out() -> None:
+    assert select_tables("s", ["!order_*", "*", "!Orders2"], SOURCE) == ["customers", "orders"]
+    assert select_tables("s", ["orders", "!nothing_like_it"], SOURCE) == ["orders"]
+    with pytest.raises(ConfigError, match="tables only leaves tables out"):
+        select_tables("s", ["!orders"], SOURCE)
+
+
 def test_globs_are_case_sensitive_and_bracket_classes_work() -> None:
     assert select_tables("s", ["O*"], SOURCE) == ["Orders2"]
     assert select_tables("s", ["order_[l]*"], SOURCE) == ["order_lines"]
