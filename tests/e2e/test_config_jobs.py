@@ -7,6 +7,7 @@ Each test writes a TOML file, creates its source tables with plain SQL and runs
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
@@ -378,3 +379,43 @@ def test_a_column_list_naming_a_dropped_column_and_a_retyped_column_are_refused(
     line = one_line_error(retyped)
     assert "job 'orders': column(s) status (integer in the source, string in the target)" in line
     assert 'schema_drift = "evolve"' in line
+
+
+def test_sigterm_stops_the_jobs_in_flight_after_their_batch_and_starts_no_more(
+    tmp_path: Path, maria: DatabasePair
+) -> None:
+    """Exit 130: running jobs end ``interrupted`` (each resumes later), the rest never start."""
+    for t in range(6):
+        maria.execute("source", f"CREATE TABLE s{t} (id INT PRIMARY KEY, v INT)")
+        values = ", ".join(f"({i}, {i})" for i in range(1, 41))
+        maria.execute("source", f"INSERT INTO s{t} VALUES {values}")
+    path = config(
+        tmp_path,
+        NO_STUDENTS
+        + "[sync]\nworkers = 2\npause_between_batches = 0.3\n"
+        + '[jobs.slow]\ntables = ["s*"]\nbatch_size = 4\n',
+    )
+    process = subprocess.Popen(
+        python_m_etl("run", "--config", str(path)),
+        env=maria.environ(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if '"batch_committed"' in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, out
+    interrupted = [line for line in out.splitlines() if ": interrupted in " in line]
+    assert 1 <= len(interrupted) <= 2
+    assert "not started (stop requested): " in out
+    assert "; interrupted: slow.s" in out.splitlines()[-1]
+    resumed = etl("run", pair=maria, config=path, ETL_SYNC_PAUSE_BETWEEN_BATCHES="0")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(resumed after" in resumed.stdout
+    for t in range(6):
+        assert rows(maria, "target", f"SELECT COUNT(*) FROM s{t}") == [(40,)]
