@@ -99,6 +99,17 @@ def current_target(
     return job
 
 
+def require_columns(job: Job, connection: Connection, table: Table) -> None:
+    """ConfigError naming the job's columns the target table lacks, if any."""
+    have = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    missing = [name for name in job.columns if name not in have]
+    if missing:
+        raise ConfigError(
+            f"job {job.name!r}: target table {table.name!r} lacks column(s) "
+            f'{", ".join(missing)}: run the job first (schema_drift = "evolve" adds them)'
+        )
+
+
 def check_types(
     job: Job,
     source: list[ColumnSpec] | None,

@@ -112,6 +112,8 @@ def make_plan(
             source_table = filtered(job.table_named(source_name), job.source_filter)
             if source_specs is not None:  # generated target columns are no longer the job's
                 source_specs = [spec for spec in source_specs if spec.name in job.columns]
+        elif exists:  # no drift policy (verify): still a one-line error, not a KeyError
+            drift.require_columns(job, connection, target_table)
         if not exists and create:
             collation = dialect_of(connection).collation_for_new_table(connection, source_order)
             schema.create_table(connection, target_table, collation)

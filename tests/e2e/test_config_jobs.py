@@ -336,6 +336,9 @@ def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(
     assert "job 'orders': target table 'orders' lacks column(s) coupon" in line
     assert 'schema_drift = "evolve" under [jobs.orders]' in line
     assert "coupon" not in [c["name"] for c in inspect(pair.engine("target")).get_columns("orders")]
+    unverifiable = etl("verify", pair=pair, config=path)
+    assert unverifiable.returncode == 2
+    assert "target table 'orders' lacks column(s) coupon" in one_line_error(unverifiable)
 
     evolved = etl("run", pair=pair, config=path, ETL_JOB_ORDERS_SCHEMA_DRIFT="evolve")
     assert evolved.returncode == 0, evolved.stderr
