@@ -81,9 +81,10 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
         with connect(source, "source") as connection:
             available = sorted(inspect(connection).get_table_names())
             for section, job_settings in own.items():
+                shared = job_settings.tables is not None
                 for name, table, settings_of in _expand(section, job_settings, available):
                     sections[name] = settings_of
-                    found[name] = reflect_job(name, table, settings_of, connection)
+                    found[name] = reflect_job(name, table, settings_of, connection, shared=shared)
     expanded = dataclasses.replace(settings, jobs=types.MappingProxyType(sections))
     _one_writer_per_table(found, expanded)
     return Catalog(jobs=types.MappingProxyType(found), settings=expanded)

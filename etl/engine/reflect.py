@@ -26,15 +26,25 @@ DEFAULT_SCHEDULE = "*/15 * * * *"
 """The daemon's schedule for a configured job that sets none (as for ``students``)."""
 
 
-def reflect_job(name: str, table: str, settings: JobSettings, connection: Connection) -> Job:
-    """The job ``name`` syncing source table ``table`` as ``settings`` say; ConfigError if not."""
+def reflect_job(
+    name: str, table: str, settings: JobSettings, connection: Connection, *, shared: bool = False
+) -> Job:
+    """The job ``name`` syncing source table ``table`` as ``settings`` say; ConfigError if not.
+
+    ``shared``: the settings are a ``tables`` section's, for many tables, so ``exclude``
+    may name columns this one does not have.
+    """
+    exclude = settings.exclude
+    if shared and exclude:
+        have = {column["name"] for column in inspect(connection).get_columns(table)}
+        exclude = tuple(name for name in exclude if name in have)
     built = reflect_table(
         connection,
         name,
         table,
         key=settings.key,
         columns=settings.columns,
-        exclude=settings.exclude,
+        exclude=exclude,
     )
     # Colons escaped: a filter is SQL, not a statement with :named parameters.
     source_filter = text(settings.where.replace(":", "\\:")) if settings.where else None
@@ -50,7 +60,7 @@ def reflect_job(name: str, table: str, settings: JobSettings, connection: Connec
         source_filter=source_filter,
         reflected=True,
         follows_source=settings.columns is None,
-        excluded=tuple(settings.exclude or ()),
+        excluded=tuple(exclude or ()),
     )
 
 

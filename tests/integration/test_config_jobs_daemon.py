@@ -88,3 +88,14 @@ def test_a_source_column_added_after_start_up_is_drift(maria: DatabasePair, poli
             assert count(maria, "item0", "price") == 2
     finally:
         dbs.dispose()
+
+
+def test_a_tables_sections_exclude_skips_columns_where_a_table_has_them(
+    lite: DatabasePair,
+) -> None:
+    make_tables(lite, 2)
+    lite.execute("source", "ALTER TABLE item1 ADD COLUMN secret VARCHAR(10)")
+    catalog = load_catalog(configured(lite, tables=("*",), exclude=("secret",)), _src(lite))
+    assert [job.columns for job in catalog.select(["shop"])] == [("id", "name"), ("id", "name")]
+    assert catalog.jobs["shop.item1"].excluded == ("secret",)
+    assert catalog.jobs["shop.item0"].excluded == ()
