@@ -22,6 +22,7 @@ from sqlalchemy import Engine, inspect
 from etl.config import JobSettings, Settings
 from etl.core.tables import job_name, select_tables
 from etl.engine.db import connect
+from etl.engine.state import NAME_LENGTH
 from etl.engine.reflect import reflect_job
 from etl.errors import ConfigError, UnknownJob
 from etl.job import Job
@@ -83,6 +84,11 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
             for section, job_settings in own.items():
                 shared = job_settings.tables is not None
                 for name, table, settings_of in _expand(section, job_settings, available):
+                    if len(name) > NAME_LENGTH:  # the run history keeps the job's name
+                        raise ConfigError(
+                            f"[jobs.{section}]: job name {name!r} is longer than "
+                            f"{NAME_LENGTH} characters: shorten the section name"
+                        )
                     sections[name] = settings_of
                     found[name] = reflect_job(name, table, settings_of, connection, shared=shared)
     expanded = dataclasses.replace(settings, jobs=types.MappingProxyType(sections))
