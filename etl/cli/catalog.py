@@ -22,8 +22,8 @@ from sqlalchemy import Engine, inspect
 from etl.config import JobSettings, Settings
 from etl.core.tables import job_name, select_tables
 from etl.engine.db import connect
-from etl.engine.state import NAME_LENGTH
 from etl.engine.reflect import reflect_job
+from etl.engine.state import NAME_LENGTH
 from etl.errors import ConfigError, UnknownJob
 from etl.job import Job
 from jobs import REGISTRY
