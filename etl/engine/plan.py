@@ -97,7 +97,7 @@ def make_plan(
             else None
         )
     with connect(target, "target") as connection:
-        target_table = portable(job.table_named(target_name), connection.dialect)
+        target_table = portable(job.table_named(target_name), connection.dialect, source.dialect)
         exists = schema.table_exists(connection, target_table.name)
         if exists and schema_drift is not None:
             job = drift.current_target(
@@ -108,7 +108,9 @@ def make_plan(
                 alter=create,
                 source_columns=source_columns,
             )
-            target_table = portable(job.table_named(target_name), connection.dialect)
+            target_table = portable(
+                job.table_named(target_name), connection.dialect, source.dialect
+            )
             source_table = filtered(job.table_named(source_name), job.source_filter)
             if source_specs is not None:  # generated target columns are no longer the job's
                 source_specs = [spec for spec in source_specs if spec.name in job.columns]

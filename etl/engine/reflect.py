@@ -114,27 +114,31 @@ def _check_filter(connection: Connection, job: str, table: Table, where: str) ->
         ) from None
 
 
-def portable(table: Table, dialect: SqlDialect) -> Table:
+def portable(table: Table, dialect: SqlDialect, source: SqlDialect | None = None) -> Table:
     """``table`` with every type of another database made generic, for ``dialect``.
 
     A MySQL ``TINYINT`` or a PostgreSQL ``JSONB`` means nothing to another database:
-    such types become their generic kind (``SmallInteger``, ``JSON``), which each
-    database renders its own way; a collation of another database is dropped. Types of
-    the same database (the same SQLAlchemy dialect package), and generic ones, stay.
+    such types become their generic kind (``Integer``, ``JSON``), which each
+    database renders its own way; a collation from another database (``source``) is
+    dropped. Types of the same database (the same SQLAlchemy dialect package), and
+    generic ones, stay.
     """
     home = _package(type(dialect))
-    if not any(_foreign(c.type, home) for c in table.columns):
+    other = source is not None and _package(type(source)) != home
+    if not any(_foreign(c.type, home, other) for c in table.columns):
         return table
     copy = table.to_metadata(MetaData())
     for column in copy.columns:
-        if _foreign(column.type, home):
+        if _foreign(column.type, home, other):
             column.type = _generic(column.type)
     return copy
 
 
-def _foreign(kind: TypeEngine[Any], home: str) -> bool:
+def _foreign(kind: TypeEngine[Any], home: str, other_database: bool) -> bool:
     package = _package(type(kind))
-    return package.startswith("sqlalchemy.dialects.") and package != home
+    if package.startswith("sqlalchemy.dialects.") and package != home:
+        return True
+    return other_database and bool(getattr(kind, "collation", None))
 
 
 def _package(cls: type[Any]) -> str:
@@ -146,7 +150,8 @@ def _generic(kind: TypeEngine[Any]) -> TypeEngine[Any]:
     try:
         generic = kind.as_generic()
     except NotImplementedError:
-        return kind
-    if isinstance(generic, String) and getattr(generic, "collation", None):
-        generic = String(generic.length)
+        generic = kind
+    if isinstance(generic, String) and generic.collation:
+        generic = generic.copy()
+        generic.collation = None
     return generic

@@ -208,3 +208,31 @@ def test_retyped_names_other_kinds_and_narrower_strings() -> None:
     changed = retyped(source, target)
     assert (changed.kinds, changed.narrower) == (["n"], ["name"])
     assert retyped(None, target) == retyped([], [])
+
+
+def test_portable_makes_another_databases_types_generic_and_drops_its_collations() -> None:
+    from sqlalchemy import Column as SqlColumn
+    from sqlalchemy import MetaData, String, Table
+    from sqlalchemy.dialects import mysql, postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from etl.engine.reflect import portable
+
+    source = Table(
+        "t",
+        MetaData(),
+        SqlColumn("id", mysql.INTEGER(display_width=11), primary_key=True, autoincrement=False),
+        SqlColumn("flag", mysql.TINYINT(1)),
+        SqlColumn("name", mysql.VARCHAR(30, collation="utf8mb4_unicode_ci")),
+        SqlColumn("body", String(collation="C")),
+    )
+    assert portable(source, mysql.dialect(), mysql.dialect()) is source  # same database
+    ddl = str(
+        CreateTable(portable(source, postgresql.dialect(), mysql.dialect())).compile(
+            dialect=postgresql.dialect()
+        )
+    )
+    assert "id INTEGER NOT NULL" in ddl
+    assert "flag INTEGER" in ddl
+    assert "name VARCHAR(30)," in ddl
+    assert "COLLATE" not in ddl
