@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy import ColumnElement, Engine, MetaData, Table, TextClause
 
 Row = tuple[Any, ...]
 """A row as plain values, key columns first, in :attr:`Job.columns` order."""
@@ -48,6 +48,15 @@ class Job:
     units for a numeric cursor), catching rows committed late with an earlier value."""
     demo: DemoFill | None = None
     """Fills the source with deterministic demo rows (``etl demo``); None: no demo data."""
+    source_filter: ColumnElement[bool] | TextClause | None = None
+    """Only source rows matching this (``where`` in configuration) are the job's: every
+    source read (pages, ranges, checksums, counts, NULL keys, verify) applies it."""
+    reflected: bool = False
+    """Built from the source's catalogue at start-up (a job in configuration, no Python)."""
+    follows_source: bool = False
+    """Takes every source column but :attr:`excluded`: a column added there is drift."""
+    excluded: tuple[str, ...] = ()
+    """Columns left out on purpose (``exclude``)."""
 
     @property
     def key(self) -> tuple[str, ...]:

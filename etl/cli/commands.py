@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,16 +11,25 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from etl.cli.catalog import Catalog, configured_sections, known_names, load_catalog
 from etl.cli.progress import progress_reporter
-from etl.cli.report import rejects_table, runs_table, summary
+from etl.cli.report import jobs_summary, rejects_table, runs_table, summary
 from etl.config import Settings
 from etl.engine import state
-from etl.engine.db import connect, make_databases, make_engine
+from etl.engine.db import (
+    Databases,
+    connect,
+    describe_error,
+    make_databases,
+    make_engine,
+    writers,
+)
 from etl.engine.results import RunResult, SyncOptions, utc_now
 from etl.engine.schema import table_exists
 from etl.engine.verify import describe as describe_verify
 from etl.engine.verify import verify_job
 from etl.errors import (
+    EXIT_CONFIG,
     EXIT_DRIFT,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -27,12 +37,15 @@ from etl.errors import (
     EXIT_OK,
     EXIT_REJECTED,
     ConfigError,
+    EtlError,
     LockBusy,
+    UnknownJob,
 )
 from etl.job import Job
 from etl.logs import Redactor
+from etl.service.parallel import run_concurrently
 from etl.service.runner import batch_size_of, incremental_options, run_exclusive, sync_options
-from etl.service.schedule import job_schedules, jobs_table
+from etl.service.schedule import JobLine, job_schedules, jobs_table
 from etl.service.stopping import GracefulStop
 from jobs import REGISTRY, get_job
 
@@ -40,7 +53,19 @@ log = structlog.get_logger("etl.cli")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
-    jobs = _selected_jobs(args.jobs, settings)
+    dbs = make_databases(settings)
+    try:
+        catalog = load_catalog(settings, dbs.source_engine)
+        return _run_jobs(args, catalog, dbs, redactor)
+    finally:
+        dbs.dispose()
+
+
+def _run_jobs(
+    args: argparse.Namespace, catalog: Catalog, dbs: Databases, redactor: Redactor
+) -> int:
+    settings = catalog.settings
+    jobs = catalog.select(args.jobs)
     # Checked for every job before any runs: a job without a cursor column is a usage error.
     incremental = (
         {job.name: incremental_options(job, settings) for job in _incremental_jobs(jobs, args)}
@@ -49,36 +74,58 @@ def cmd_run(args: argparse.Namespace, settings: Settings, redactor: Redactor) ->
     )
     if args.incremental:
         jobs = [job for job in jobs if job.name in incremental]
-    dbs = make_databases(settings)
+    workers = writers(settings, dbs.target_engine)
+    alone = len(jobs) == 1 or workers == 1
+
+    def run_one(job: Job) -> RunResult:
+        stream = sys.stderr if alone else io.StringIO()  # one progress bar at a time
+        with progress_reporter(stream, job.name) as on_batch:
+            return run_exclusive(
+                job,
+                dbs,
+                _options(job, settings, args),
+                stop=stop,
+                on_batch=on_batch,
+                incremental=incremental.get(job.name),
+            )
+
     results: list[RunResult] = []
-    locked = 0
-    # SIGTERM/SIGINT: finish the batch in flight, record the run interrupted, run no more jobs.
+    locked, errors, skipped = 0, [], []
+    # SIGTERM/SIGINT: finish the batches in flight, record those runs interrupted, start no more.
     stopper = GracefulStop(settings.daemon.stop_timeout)
-    try:
-        with stopper.installed() as stop:
-            for job in jobs:
-                if stop.is_set():
-                    break
-                options = _options(job, settings, args)
-                try:
-                    with progress_reporter(sys.stderr, job.name) as on_batch:
-                        result = run_exclusive(
-                            job,
-                            dbs,
-                            options,
-                            stop=stop,
-                            on_batch=on_batch,
-                            incremental=incremental.get(job.name),
-                        )
-                except LockBusy as busy:  # another process runs it: not a failure of ours
-                    print(redactor(f"etl: {busy}"), file=sys.stderr)
-                    locked += 1
-                    continue
-                results.append(result)
-                print(redactor(summary(result)))
-    finally:
-        dbs.dispose()
+    with stopper.installed() as stop:
+        for outcome in run_concurrently(jobs, run_one, workers=workers, stop=stop):
+            if isinstance(outcome.error, LockBusy):  # another process runs it: not our failure
+                print(redactor(f"etl: {outcome.error}"), file=sys.stderr)
+                locked += 1
+            elif outcome.error is not None:
+                if len(jobs) == 1:
+                    raise outcome.error  # one job: its error is the command's, as ever
+                errors.append(outcome.error)
+                results.append(_failed(outcome.job, outcome.error))
+                print(
+                    redactor(f"etl: error: {outcome.job.name}: {results[-1].error}"),
+                    file=sys.stderr,
+                )
+                print(redactor(summary(results[-1])))
+            elif outcome.result is not None:
+                results.append(outcome.result)
+                print(redactor(summary(outcome.result)))
+            else:
+                skipped.append(outcome.job.name)
+    if skipped:
+        print(f"not started (stop requested): {', '.join(sorted(skipped))}")
+    if errors and len(errors) == len(jobs) and all(isinstance(e, ConfigError) for e in errors):
+        return EXIT_CONFIG  # nothing could run: the configuration is what is wrong
+    if len(jobs) > 1:
+        print(jobs_summary(results, len(jobs)))
     return run_exit_code(results, locked=locked)
+
+
+def _failed(job: Job, error: BaseException) -> RunResult:
+    """The result of a job that failed before its run could start (setup, tables)."""
+    text = str(error) if isinstance(error, EtlError) else describe_error(error)
+    return RunResult(job.name, "", "failed", error=text)
 
 
 def _incremental_jobs(jobs: Sequence[Job], args: argparse.Namespace) -> list[Job]:
@@ -108,20 +155,36 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings, redactor: Redactor)
     # Imported here: the scheduler and the metrics client cost a one-shot run start-up time.
     from etl.service.daemon import serve
 
-    return serve(settings, _selected_jobs([], settings))
+    catalog = _catalog(settings)
+    return serve(catalog.settings, catalog.select([]))
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
-    _selected_jobs([], settings)  # a [jobs.<name>] section naming no job is an error here too
+    catalog = _catalog(settings)
     now = utc_now()
-    rows = []
-    for name, job in REGISTRY.items():
-        job_settings = settings.job(name)
+    rows: list[JobLine] = []
+    for name, job in catalog.jobs.items():
+        job_settings = catalog.settings.job(name)
+        table = job.table_named(job_settings.source_table).name
+        if job_settings.target_table and job_settings.target_table != table:
+            table += f" > {job_settings.target_table}"
+        key = ", ".join(job.key)
         for schedule in job_schedules(job, job_settings, now):  # full, then incremental
             fire = schedule.next_fire_time(now) if job_settings.enabled else None
-            rows.append((name, job_settings.enabled, schedule.description, fire))
-    print(jobs_table(rows))
+            rows.append((name, job_settings.enabled, table, key, schedule.description, fire))
+    print(redactor(jobs_table(rows)))
     return EXIT_OK
+
+
+def _catalog(settings: Settings) -> Catalog:
+    """Every job; the source is reached only when configuration defines jobs to reflect."""
+    if not configured_sections(settings):
+        return load_catalog(settings, None)
+    engine = make_engine(settings.source, "source")
+    try:
+        return load_catalog(settings, engine)
+    finally:
+        engine.dispose()
 
 
 def _options(job: Job, settings: Settings, args: argparse.Namespace) -> SyncOptions:
@@ -134,20 +197,6 @@ def _options(job: Job, settings: Settings, args: argparse.Namespace) -> SyncOpti
     )
 
 
-def _selected_jobs(names: Sequence[str], settings: Settings) -> list[Job]:
-    """The named jobs (all must exist), or every enabled one."""
-    if names:
-        return [get_job(name) for name in dict.fromkeys(names)]
-    unknown = sorted(set(settings.jobs) - set(REGISTRY))
-    if unknown:
-        where = settings.config_path or "environment"
-        raise ConfigError(
-            f"{where}: [jobs.{unknown[0]}] names no known job; "
-            f"known jobs: {', '.join(sorted(REGISTRY))}"
-        )
-    return [job for name, job in REGISTRY.items() if settings.job(name).enabled]
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
     runs = _read_state(settings, lambda s: state.recent_runs(s, args.limit, args.job))
     print(redactor(runs_table(runs)) if runs else "no runs recorded yet")
@@ -158,7 +207,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings, redactor: Redactor)
     dbs = make_databases(settings)
     drift = False
     try:
-        for job in _selected_jobs(args.jobs, settings):
+        catalog = load_catalog(settings, dbs.source_engine)
+        settings = catalog.settings
+        for job in catalog.select(args.jobs):
             job_settings = settings.job(job.name)
             report = verify_job(
                 job,
@@ -177,10 +228,18 @@ def cmd_verify(args: argparse.Namespace, settings: Settings, redactor: Redactor)
 
 def cmd_rejects(args: argparse.Namespace, settings: Settings, redactor: Redactor) -> int:
     if args.job:
-        get_job(args.job)
+        _known_job(args.job, settings)
     rows = _read_state(settings, lambda s: state.latest_rejects(s, args.limit, args.job))
     print(redactor(rejects_table(rows)) if rows else "no rejected rows recorded")
     return EXIT_OK
+
+
+def _known_job(name: str, settings: Settings) -> None:
+    """UnknownJob unless ``name`` is or could be a job (expanded names need the source)."""
+    known = known_names(settings)
+    if name in known or f"{name.partition('.')[0]}.*" in known:
+        return
+    raise UnknownJob(name, known)
 
 
 def _read_state(

@@ -12,6 +12,8 @@ from etl.engine.results import RunResult
 def summary(result: RunResult) -> str:
     """One line saying what a run did."""
     c = result.counts
+    if not result.run_id:  # it failed before its run could start
+        return f"{result.job}: {result.status} before it started: {result.error}"
     rate = c.rows_read / result.seconds if result.seconds else 0.0
     if result.dry_run:
         head = f"{result.job}: dry run, nothing written; would insert {c.inserted:,}, "
@@ -30,6 +32,17 @@ def summary(result: RunResult) -> str:
     if c.rejected:
         rows = "row" if c.rejected == 1 else "rows"
         line += f"\n  {c.rejected:,} {rows} set aside: see `python -m etl rejects {result.job}`"
+    return line
+
+
+def jobs_summary(results: Sequence[RunResult], jobs: int) -> str:
+    """The last line of a run of several jobs: how many succeeded, which did not."""
+    ok = sum(r.status == "succeeded" for r in results)
+    line = f"{ok} of {jobs} jobs succeeded"
+    for status in ("failed", "refused", "interrupted"):
+        names = sorted(r.job for r in results if r.status == status)
+        if names:
+            line += f"; {status}: {', '.join(names)}"
     return line
 
 

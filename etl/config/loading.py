@@ -172,6 +172,8 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if value not in args:
             raise ConfigError(f"{where} must be one of {', '.join(map(str, args))}, got {value!r}")
         return value
+    if origin is tuple:
+        return _to_names(value, where)
     if hint is bool:
         return _to_bool(value, where)
     if hint in (int, float):
@@ -181,6 +183,17 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a string, got {value!r}")
         return value
     return value
+
+
+def _to_names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names: a TOML array of strings, or a comma-separated environment value."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a list of names, got {value!r}")
+    if not value:
+        raise ConfigError(f"{where} must name at least one, got an empty list")
+    return tuple(value)
 
 
 def _to_bool(value: Any, where: str) -> bool:
@@ -227,7 +240,10 @@ def _check_ranges(settings: Settings, where: str) -> None:
         )
     if sync.pause_between_batches < 0:
         raise ConfigError(f"{where}: [sync] pause_between_batches must not be negative")
+    if not 1 <= sync.workers <= 64:
+        raise ConfigError(f"{where}: [sync] workers must be 1 to 64, got {sync.workers}")
     for name, job in settings.jobs.items():
+        _check_configured_job(name, job, f"{where}: [jobs.{name}]")
         if job.batch_size is not None and job.batch_size < 1:
             raise ConfigError(f"{where}: [jobs.{name}] batch_size must be at least 1")
         if job.interval is not None and job.interval <= 0:
@@ -249,6 +265,29 @@ def _check_ranges(settings: Settings, where: str) -> None:
             f"{where}: [log] level must be debug, info, warning or error, "
             f"got {settings.log.level!r}"
         )
+
+
+def _check_configured_job(name: str, job: JobSettings, where: str) -> None:
+    """The settings of a job defined in configuration (``table`` or ``tables``) fit together."""
+    own = ("key", "columns", "exclude", "where", "delete_policy")
+    if not job.configured:
+        given = [key for key in own if getattr(job, key) is not None]
+        if given:
+            raise ConfigError(f'{where} sets {given[0]} but no table: add table = "<name>"')
+        return
+    if job.table is not None and job.tables is not None:
+        raise ConfigError(f"{where} sets both table and tables: choose one")
+    if job.columns is not None and job.exclude is not None:
+        raise ConfigError(f"{where} sets both columns and exclude: choose one")
+    if job.source_table is not None:
+        raise ConfigError(f"{where} sets source_table next to table: table names the source table")
+    if job.tables is not None and (job.target_table is not None or job.key or job.columns):
+        raise ConfigError(
+            f"{where} sets tables with target_table, key or columns, which name one table's "
+            'columns: give that table its own section with table = "<name>"'
+        )
+    if "." in name:
+        raise ConfigError(f"{where}: a job name must not contain '.' (used by tables jobs)")
 
 
 def _check_daemon(daemon: DaemonSettings, where: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 DEFAULT_CONFIG_PATH = Path("config/etl.toml")
 
 LogFormat = Literal["auto", "json", "console"]
+DriftPolicy = Literal["freeze", "evolve"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class SyncSettings:
     """Lift the ``max_delete_fraction`` guard (the operator has checked the source)."""
     pause_between_batches: float = 0.0
     """Seconds to sleep after each batch, to spare a busy production server."""
+    workers: int = 4
+    """Jobs run at the same time by one ``run`` (and the daemon's scheduler threads)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,29 @@ class JobSettings:
     """Run incrementally every this many seconds instead of on ``incremental_schedule``."""
     incremental_lookback: float | None = None
     """Overrides the job's ``lookback``: how far behind the watermark incremental runs read."""
+    table: str | None = None
+    """A job with no Python: the source table, reflected at start-up (columns, types, key)."""
+    tables: tuple[str, ...] | None = None
+    """Names or globs (``["*"]``, ``["order_*", "!order_tmp"]``): a job ``<section>.<table>``
+    per matching source table; ``!`` leaves tables out."""
+    key: tuple[str, ...] | None = None
+    """Key columns, for a configured table without a primary key."""
+    columns: tuple[str, ...] | None = None
+    """Only these columns of a configured table (the key is always taken)."""
+    exclude: tuple[str, ...] | None = None
+    """Every column of a configured table but these."""
+    where: str | None = None
+    """SQL row filter on the source (e.g. ``"status <> 'draft'"``): the target holds only
+    the matching rows, so a row that stops matching is deleted (unless ``keep``)."""
+    delete_policy: Literal["propagate", "keep"] | None = None
+    """A configured table's delete policy (default ``propagate``)."""
+    schema_drift: DriftPolicy = "freeze"
+    """``freeze``: refuse a run when the columns changed; ``evolve``: add new ones."""
+
+    @property
+    def configured(self) -> bool:
+        """Whether the section defines its own job(s) rather than overriding a Python job."""
+        return self.table is not None or self.tables is not None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,9 @@ class Dialect:
     """False where declared column types promise nothing about the values (SQLite)."""
     forbids_nul: ClassVar[bool] = False
     """True where text cannot hold U+0000."""
+    concurrent_writers: ClassVar[bool] = True
+    """False where one writer at a time holds the whole database (SQLite): jobs writing
+    to it run one after another, whatever ``sync.workers`` says."""
     floats_finite_only: ClassVar[bool] = False
     """True where float columns cannot hold NaN or infinities."""
 

@@ -30,6 +30,7 @@ class SQLiteDialect(Dialect):
     exact_collations = frozenset({"BINARY"})
     exact_hint = "BINARY"
     enforces_types = False
+    concurrent_writers = False
 
     def engine_arguments(
         self, url: URL, settings: DatabaseSettings

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting
 from etl.dialects.types import RowHashing
+from etl.engine.store import row_filter
 
 Summary = tuple[int, ...]
 """Row count and checksums of a key range."""
@@ -124,4 +125,5 @@ def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:
     return [
         scope.dialect.after(scope.table, scope.key, lo),
         scope.dialect.up_to(scope.table, scope.key, hi),
+        *row_filter(scope.table),  # a job's ``where`` on its source table
     ]

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from etl.config import DatabaseSettings, Settings
-from etl.dialects import dialect_for_url
+from etl.dialects import dialect_for_url, dialect_of
 from etl.errors import ConfigError, DatabaseUnreachable
 
 
@@ -57,11 +58,22 @@ def display_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def make_engine(db: DatabaseSettings, role: str) -> Engine:
-    """An engine for one side, with the dialect's connection hygiene applied."""
+CONNECTIONS_PER_JOB = 3
+"""A running job's connections to each side at once: its session, the next page read
+ahead (or its count, or its lock on the target), and one to spare."""
+
+
+def make_engine(db: DatabaseSettings, role: str, workers: int = 1) -> Engine:
+    """An engine for one side, with the dialect's connection hygiene applied.
+
+    Its pool holds enough connections for ``workers`` jobs running at once (SQLAlchemy's
+    default, 5 plus 10 overflow, would make a sixth concurrent job wait for a connection).
+    """
     url = parse_url(db, role)
     dialect = dialect_for_url(url, role)
     connect_args, options = dialect.engine_arguments(url, db)
+    if workers > 1 and "poolclass" not in options and _pooled(url):
+        options = {**options, "pool_size": max(5, CONNECTIONS_PER_JOB * workers)}
     try:
         engine = create_engine(url, connect_args=connect_args, **options)
     except (NoSuchModuleError, ModuleNotFoundError) as error:
@@ -74,10 +86,24 @@ def make_engine(db: DatabaseSettings, role: str) -> Engine:
     return engine
 
 
+def _pooled(url: URL) -> bool:
+    """Whether SQLAlchemy gives this URL a QueuePool (not so an in-memory SQLite)."""
+    try:
+        pool = url.get_dialect().get_pool_class(url)  # type: ignore[attr-defined]  # DefaultDialect
+    except Exception:  # an unknown driver: make_engine says so
+        return False
+    return issubclass(pool, QueuePool)
+
+
+def writers(settings: Settings, target: Engine) -> int:
+    """How many jobs may write to ``target`` at once: ``sync.workers``, or 1 (SQLite)."""
+    return settings.sync.workers if dialect_of(target).concurrent_writers else 1
+
+
 def make_databases(settings: Settings) -> Databases:
-    """Both engines and the two sessionmakers bound to them."""
-    source = make_engine(settings.source, "source")
-    target = make_engine(settings.target, "target")
+    """Both engines and the two sessionmakers bound to them, pooled for ``sync.workers``."""
+    source = make_engine(settings.source, "source", settings.sync.workers)
+    target = make_engine(settings.target, "target", settings.sync.workers)
     return Databases(
         source_engine=source,
         target_engine=target,

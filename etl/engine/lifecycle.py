@@ -66,6 +66,7 @@ def run_job(
     run_id = str(uuid.uuid4())
     with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
         plan = plan_run(job, dbs, options)
+        job = plan.job  # as the tables are now (schema drift)
         started = time.monotonic()
         mode = MODE if column is not None else plan.mode
         result = RunResult(job.name, run_id, "running", mode=mode, dry_run=options.dry_run)
@@ -102,6 +103,7 @@ def plan_run(job: Job, dbs: Databases, options: SyncOptions) -> Plan:
         source_name=options.source_table,
         target_name=options.target_table,
         create=not options.dry_run,
+        schema_drift=options.schema_drift,
     )
 
 

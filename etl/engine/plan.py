@@ -11,11 +11,14 @@ from typing import Literal
 
 from sqlalchemy import Engine, Table
 
+from etl.config import DriftPolicy
 from etl.core.diff import ValueEqual, exact, float_equal
 from etl.core.validate import ColumnSpec
 from etl.dialects import Dialect, KeyOrder, RowHashing, common_hashing, dialect_of
-from etl.engine import schema
+from etl.engine import drift, schema
 from etl.engine.db import connect, display_url
+from etl.engine.reflect import portable
+from etl.engine.store import filtered
 from etl.errors import ConfigError, TableMissing
 from etl.job import Job
 
@@ -30,7 +33,10 @@ DOUBLE_PRECISION_TOLERANCE = 1e-12
 class Plan:
     """How a job's run will go, decided once from both databases' catalogues."""
 
+    job: Job
+    """The job as both tables are now (schema drift followed under ``evolve``)."""
     source_table: Table
+    """Carries the job's row filter, if any (:func:`etl.engine.store.filtered`)."""
     target_table: Table
     source_dialect: Dialect
     target_dialect: Dialect
@@ -48,7 +54,12 @@ class Plan:
 
     @property
     def copies_text(self) -> bool:
-        """Whether the source can write rows as SQL text the target reads unparsed."""
+        """Whether the source can write rows as SQL text the target reads unparsed.
+
+        Not for a job with a row filter: the dialects' text reads know no filter.
+        """
+        if self.job.source_filter is not None:
+            return False
         return self.source_dialect.copies_text_to(self.target_dialect)
 
 
@@ -60,13 +71,23 @@ def make_plan(
     source_name: str | None,
     target_name: str | None,
     create: bool,
+    schema_drift: DriftPolicy | None = None,
 ) -> Plan:
-    """Inspect both sides; create the target table when ``create``; raise ConfigError."""
+    """Inspect both sides; create the target table when ``create``; raise ConfigError.
+
+    With ``schema_drift``, the source's and the target's columns are compared with the
+    job's first (:mod:`etl.engine.drift`); without, the job's columns are taken as they are.
+    """
     source_table = job.table_named(source_name)
-    target_table = job.table_named(target_name)
     with connect(source, "source") as connection:
         if not schema.table_exists(connection, source_table.name):
             raise TableMissing("source", source_table.name, display_url(source.url))
+        source_columns: list[str] = []
+        if schema_drift is not None:
+            job = drift.current_source(job, connection, source_table.name, schema_drift)
+            source_table = job.table_named(source_name)
+            source_columns = [c.name for c in drift.catalogue(connection, source_table.name)]
+        source_table = filtered(source_table, job.source_filter)
         source_dialect = dialect_of(connection)
         source_order = source_dialect.key_order(connection, source_table.name, job.key)
         # A database that does not enforce column types promises nothing by them.
@@ -76,7 +97,25 @@ def make_plan(
             else None
         )
     with connect(target, "target") as connection:
+        target_table = portable(job.table_named(target_name), connection.dialect, source.dialect)
         exists = schema.table_exists(connection, target_table.name)
+        if exists and schema_drift is not None:
+            job = drift.current_target(
+                job,
+                connection,
+                target_table,
+                schema_drift,
+                alter=create,
+                source_columns=source_columns,
+            )
+            target_table = portable(
+                job.table_named(target_name), connection.dialect, source.dialect
+            )
+            source_table = filtered(job.table_named(source_name), job.source_filter)
+            if source_specs is not None:  # generated target columns are no longer the job's
+                source_specs = [spec for spec in source_specs if spec.name in job.columns]
+        elif exists:  # no drift policy (verify): still a one-line error, not a KeyError
+            drift.require_columns(job, connection, target_table)
         if not exists and create:
             collation = dialect_of(connection).collation_for_new_table(connection, source_order)
             schema.create_table(connection, target_table, collation)
@@ -89,8 +128,11 @@ def make_plan(
         else:
             target_order = source_order  # dry run against a table still to be made
             specs = schema.declared_specs(target_table, job.columns, target_dialect)
+    if exists and schema_drift is not None:
+        drift.check_types(job, source_specs, specs, schema_drift, target_table.name)
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
+        job=job,
         source_table=source_table,
         target_table=target_table,
         source_dialect=source_dialect,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from etl.config import RetrySettings
+from etl.config import DriftPolicy, RetrySettings
 from etl.core.counts import Counts
 from etl.core.diff import Key
 
@@ -31,6 +31,8 @@ class SyncOptions:
     target_table: str | None = None
     retry: RetrySettings = field(default_factory=RetrySettings)
     """How a batch is retried after a transient error."""
+    schema_drift: DriftPolicy = "freeze"
+    """What a change in the tables' columns does: refuse the run, or follow the source."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ after a crash the checkpoint says exactly which batches are in the target.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,10 +27,12 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl.core.counts import Checkpoint, Counts
@@ -115,9 +118,31 @@ rejects = Table(
 )
 
 
+_CREATING = threading.Lock()
+
+
 def create_state_tables(session: Session) -> None:
-    """Create the state tables if they do not exist yet."""
-    metadata.create_all(session.connection(), checkfirst=True)
+    """Create the state tables if they do not exist yet.
+
+    Jobs running at once may all find them missing on a fresh target: they are created
+    one thread at a time on a connection of their own, committed at once, and a
+    creation another process won meanwhile counts as done.
+    """
+    connection = session.connection()
+    names = [table.name for table in metadata.sorted_tables]
+    if all(inspect(connection).has_table(name) for name in names):
+        return
+    if not dialect_of(connection).concurrent_writers:  # one writer: no race to lose
+        metadata.create_all(connection, checkfirst=True)
+        return
+    with _CREATING, connection.engine.connect() as ddl:
+        try:
+            metadata.create_all(ddl, checkfirst=True)
+            ddl.commit()
+        except DBAPIError:
+            ddl.rollback()
+            if not all(inspect(ddl).has_table(name) for name in names):
+                raise
 
 
 def start_run(

@@ -3,6 +3,11 @@
 Key ranges follow keyset pagination: a batch is every key in ``(lo, hi]`` in the
 database's own key order, read through the primary key index, so no query ever scans
 from the start of the table and no transaction stays open between batches.
+
+A job's row filter (``where`` in configuration) travels on its source table
+(:func:`filtered`): every read here and in :mod:`~etl.engine.checksum` adds
+:func:`row_filter` of the table it reads, so no source read can miss it, and the
+target's table, which carries none, is read whole.
 """
 
 from __future__ import annotations
@@ -10,7 +15,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, literal_column, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    MetaData,
+    Select,
+    Table,
+    TextClause,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
@@ -18,6 +35,23 @@ from etl.dialects.base import Dialect, wrap_driver_error
 
 # Keys per IN (...) list: keeps statements under SQLite's and PostgreSQL's parameter limits.
 _LOOKUP_CHUNK = 5000
+
+_ROW_FILTER = "etl_row_filter"
+
+
+def filtered(table: Table, condition: ColumnElement[bool] | TextClause | None) -> Table:
+    """A copy of ``table`` whose reads here keep only the rows matching ``condition``."""
+    if condition is None:
+        return table
+    copy = table.to_metadata(MetaData())
+    copy.info[_ROW_FILTER] = condition
+    return copy
+
+
+def row_filter(table: Table) -> list[ColumnElement[bool] | TextClause]:
+    """The table's row filter as ``where`` arguments: none for an unfiltered table."""
+    condition = table.info.get(_ROW_FILTER)
+    return [] if condition is None else [condition]
 
 
 def read_page(
@@ -32,7 +66,7 @@ def read_page(
     """The first ``limit`` rows after ``lo`` in key order."""
     query = (
         select(*[table.c[name] for name in columns])
-        .where(dialect.after(table, key, lo))
+        .where(dialect.after(table, key, lo), *row_filter(table))
         .order_by(*[table.c[name] for name in key])
         .limit(limit)
     )
@@ -45,7 +79,7 @@ def boundary(
     """The ``size``-th key after ``lo``: the end of the next range (None: the rest)."""
     query = (
         select(*[table.c[name] for name in key])
-        .where(dialect.after(table, key, lo))
+        .where(dialect.after(table, key, lo), *row_filter(table))
         .order_by(*[table.c[name] for name in key])
         .offset(size - 1)
         .limit(1)
@@ -65,7 +99,7 @@ def read_range(
 ) -> list[Row]:
     """Every row with a key in ``(lo, hi]``; ``hi`` None means to the end."""
     query = select(*[table.c[name] for name in columns]).where(
-        dialect.after(table, key, lo), dialect.up_to(table, key, hi)
+        dialect.after(table, key, lo), dialect.up_to(table, key, hi), *row_filter(table)
     )
     return _rows(session, query)
 
@@ -126,7 +160,7 @@ def any_rows(
     query: Select[Any] = (
         select(literal_column("1"))
         .select_from(table)
-        .where(dialect.after(table, key, lo), dialect.up_to(table, key, hi))
+        .where(dialect.after(table, key, lo), dialect.up_to(table, key, hi), *row_filter(table))
         .limit(1)
     )
     return session.execute(query).first() is not None
@@ -143,7 +177,9 @@ def read_keys(
     found: list[Row] = []
     key_columns = tuple_(*[table.c[name] for name in key])
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
-        query = select(*[table.c[name] for name in columns]).where(key_columns.in_(chunk))
+        query = select(*[table.c[name] for name in columns]).where(
+            key_columns.in_(chunk), *row_filter(table)
+        )
         found.extend(tuple(row) for row in session.execute(query))
     return found
 
@@ -153,7 +189,7 @@ def read_null_keys(
 ) -> list[Row]:
     """Rows with a NULL key part: keyset pagination can never reach them."""
     query = select(*[table.c[name] for name in columns]).where(
-        or_(*[table.c[name].is_(None) for name in key])
+        or_(*[table.c[name].is_(None) for name in key]), *row_filter(table)
     )
     return [tuple(row) for row in session.execute(query)]
 
@@ -167,7 +203,8 @@ def delete_keys(session: Session, table: Table, key: Sequence[str], keys: Sequen
 
 def count_rows(session: Session, table: Table) -> int:
     """How many rows the table has."""
-    return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+    query = select(func.count()).select_from(table).where(*row_filter(table))
+    return int(session.execute(query).scalar_one())
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

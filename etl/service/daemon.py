@@ -27,7 +27,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from etl.config import Settings
-from etl.engine.db import Databases, describe_error, make_databases, make_engine
+from etl.engine.db import Databases, describe_error, make_databases, make_engine, writers
 from etl.engine.results import Clock, utc_now
 from etl.errors import EXIT_OK, ConfigError, LockBusy
 from etl.job import Job
@@ -78,8 +78,13 @@ class Daemon:
         self.metrics = RunMetrics()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            # One thread per job: a long run of one job must not delay another's ticks.
-            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(planned)))},
+            # Up to sync.workers jobs at once (the engines' pools are sized for as many);
+            # a tick finding every thread busy waits, up to misfire_grace_time.
+            executors={
+                "default": ThreadPoolExecutor(
+                    max_workers=max(1, min(len(planned), writers(settings, self.dbs.target_engine)))
+                )
+            },
         )
         self.scheduler.add_listener(
             self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR

@@ -132,6 +132,7 @@ def sync_options(
         source_table=job_settings.source_table,
         target_table=job_settings.target_table,
         retry=settings.retry,
+        schema_drift=job_settings.schema_drift,
     )
 
 

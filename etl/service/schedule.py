@@ -174,12 +174,16 @@ def _zone(name: str, where: str) -> tzinfo:
         ) from None
 
 
-def jobs_table(rows: list[tuple[str, bool, str, datetime | None]]) -> str:
-    """The ``jobs`` listing: name, enabled, schedule and next fire time, one job a line."""
-    header = ("JOB", "ENABLED", "SCHEDULE", "NEXT RUN (UTC)")
+JobLine = tuple[str, bool, str, str, str, datetime | None]
+"""A ``jobs`` line: name, enabled, table, key, schedule and next fire time."""
+
+
+def jobs_table(rows: list[JobLine]) -> str:
+    """The ``jobs`` listing: one aligned line per job and schedule."""
+    header = ("JOB", "ENABLED", "TABLE", "KEY", "SCHEDULE", "NEXT RUN (UTC)")
     cells = [
-        (name, "yes" if enabled else "no", description, _utc_text(fire))
-        for name, enabled, description, fire in rows
+        (name, "yes" if enabled else "no", table, key, description, _utc_text(fire))
+        for name, enabled, table, key, description, fire in rows
     ]
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
     return "\n".join(

@@ -350,6 +350,6 @@ def test_jobs_lists_schedule_and_next_run(lite: DatabasePair) -> None:
         check=True,
     )
     header, line = result.stdout.splitlines()
-    assert header.split() == ["JOB", "ENABLED", "SCHEDULE", "NEXT", "RUN", "(UTC)"]
-    assert line.startswith("students  yes      cron '0 6 * * 1-5' (UTC)  ")
+    assert header.split() == ["JOB", "ENABLED", "TABLE", "KEY", "SCHEDULE", "NEXT", "RUN", "(UTC)"]
+    assert line.startswith("students  yes      students  first_name, last_name  cron '0 6 * * 1-5'")
     assert line.endswith(" 06:00:00")

@@ -149,16 +149,19 @@ def test_out_of_range_daemon_settings_are_refused(environ: dict[str, str], messa
         load_settings(None, environ)
 
 
-def test_jobs_table_lists_name_enabled_schedule_and_next_run() -> None:
+def test_jobs_table_lists_name_enabled_table_key_schedule_and_next_run() -> None:
     """The ``jobs`` listing has one aligned line per job; a disabled job never runs."""
+    fire = datetime(2024, 3, 1, 10, 8, 30, tzinfo=UTC)
     table = jobs_table(
         [
-            ("students", True, "every 60s", datetime(2024, 3, 1, 10, 8, 30, tzinfo=UTC)),
-            ("teachers", False, "cron '0 * * * *' (UTC)", None),
+            ("students", True, "students", "first_name, last_name", "every 60s", fire),
+            ("shop.orders", False, "orders", "id", "cron '0 * * * *' (UTC)", None),
         ]
     )
     assert table.splitlines() == [
-        "JOB       ENABLED  SCHEDULE                NEXT RUN (UTC)",
-        "students  yes      every 60s               2024-03-01 10:08:30",
-        "teachers  no       cron '0 * * * *' (UTC)  never",
+        "JOB          ENABLED  TABLE     KEY                    SCHEDULE                "
+        "NEXT RUN (UTC)",
+        "students     yes      students  first_name, last_name  every 60s               "
+        "2024-03-01 10:08:30",
+        "shop.orders  no       orders    id                     cron '0 * * * *' (UTC)  never",
     ]
