@@ -34,6 +34,8 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.core.validate import ColumnSpec
+from etl.dialects import columns
+from etl.dialects.column_types import ColumnTypes
 from etl.dialects.types import (
     ErrorKind,
     FileLock,
@@ -45,7 +47,7 @@ from etl.dialects.types import (
 )
 
 
-class Dialect:
+class Dialect(ColumnTypes):
     """The generic behaviour; each database's module overrides what it does otherwise."""
 
     family: ClassVar[str] = "generic"
@@ -160,6 +162,9 @@ class Dialect:
                 single_precision=self.single_precision(kind),
                 finite_only=self.floats_finite_only,
             )
+        found = columns.kind_spec(self, name, kind, nullable)
+        if found is not None:
+            return found
         if isinstance(kind, Integer):
             return ColumnSpec(name, "integer", nullable)
         return ColumnSpec(name, "other", nullable)
@@ -263,6 +268,27 @@ def wrap_driver_error(
         dialect=dialect,
     )
     return wrapped
+
+
+def bound_rows(
+    session: Session, table: Table, names: Sequence[str], rows: Sequence[Row]
+) -> Sequence[Row]:
+    """Rows with each column's bind conversions applied, for writers that bypass them.
+
+    Text upserts and COPY hand values to the driver directly; the column types' own
+    conversions (JSON to text, a bridged UUID to text) must still apply.
+    """
+    dialect = session.get_bind().dialect
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    if not any(processors):
+        return rows
+    return [
+        tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def quoting(session: Session | Connection) -> Quote:

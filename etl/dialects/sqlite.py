@@ -58,6 +58,10 @@ class SQLiteDialect(Dialect):
         collation = "custom" if custom else "BINARY"
         return {c["name"]: collation for c in inspect(connection).get_columns(table)}
 
+    def integer_range(self, kind: Any) -> tuple[int, int]:
+        """Every SQLite integer is a signed 64-bit one, whatever the declared type."""
+        return -(2**63), 2**63 - 1
+
     def widen_varchar(self, connection: Connection, table: str, column: str, length: int) -> None:
         """Nothing: SQLite does not enforce VARCHAR lengths."""
 

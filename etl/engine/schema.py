@@ -8,12 +8,15 @@ database does its own way here is asked of its dialect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, MetaData, String, Table, inspect
+from sqlalchemy.types import TypeEngine
 
 from etl.core.validate import ColumnSpec
 from etl.dialects import Dialect, dialect_of
+from etl.errors import ConfigError
 
 
 def table_exists(connection: Connection, name: str) -> bool:
@@ -57,3 +60,35 @@ def declared_specs(table: Table, columns: Sequence[str], dialect: Dialect) -> li
         )
         for name in columns
     ]
+
+
+def mapped_table(table: Table, source: Dialect, target: Dialect, job: str) -> Table:
+    """``table`` (the source's definition) with each column's type as ``target`` has it.
+
+    ConfigError naming the job, the column and the type when the target has no type
+    for it.
+    """
+    copy = table.to_metadata(MetaData())
+    for column in copy.columns:
+        mapped = target.target_type(column.type, source)
+        if mapped is None:
+            raise ConfigError(
+                f"job {job}: column {column.name}: no {type(target).__name__} type for the "
+                f"source's {column.type!r}; create the target table yourself"
+            )
+        column.type = mapped
+    return copy
+
+
+def stored_types(connection: Connection, table: str) -> dict[str, TypeEngine[Any]]:
+    """Each column's type as the database reports it."""
+    return {str(c["name"]): c["type"] for c in inspect(connection).get_columns(table)}
+
+
+def with_types(table: Table, kinds: Mapping[str, TypeEngine[Any]]) -> Table:
+    """A copy of ``table`` (same name) whose columns have these types."""
+    copy = table.to_metadata(MetaData())
+    for column in copy.columns:
+        if column.name in kinds:
+            column.type = kinds[column.name]
+    return copy
