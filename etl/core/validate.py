@@ -30,6 +30,8 @@ ColumnKind = Literal[
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT64_MAX = 1.7976931348623157e308
+FLOAT32_ROUNDS_TO_MAX = float(2**128 - 2**103)
+"""Doubles below this (in magnitude) round to a finite 4-byte float."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ColumnSpec:
     a signed duration (MySQL's TIME)."""
     max_hours: int = 839
     """A duration-like time column holds less than this many hours either way."""
+    json_values: bool = False
+    """True where values arrive parsed from a JSON source column: a str is a JSON
+    string, not JSON text to parse."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,14 @@ def problem(value: Any, spec: ColumnSpec) -> str | None:
             return f"{spec.name} contains a NUL character, which the target cannot store"
     if spec.kind == "float" and isinstance(value, int | float):
         if math.isnan(value) or math.isinf(value):
+            if not spec.finite_only:
+                return None
             return f"{spec.name} is {value}, which the target cannot store"
         limit = FLOAT32_MAX if spec.single_precision else FLOAT64_MAX
+        # A double rounds to the nearest 4-byte float: up to half a step beyond the
+        # largest one still rounds to it.
+        if spec.single_precision and abs(value) < FLOAT32_ROUNDS_TO_MAX:
+            return None
         if abs(value) > limit:
             return f"{spec.name} is {value}, out of the target column's range (±{limit:.4g})"
     if spec.kind in PROBLEMS:

@@ -102,7 +102,7 @@ def _duration(value: timedelta) -> str:
 
 
 def _json(value: Any, spec: ColumnSpec) -> str | None:
-    if isinstance(value, str):
+    if isinstance(value, str) and not spec.json_values:
         try:
             json.loads(value)
         except ValueError:
@@ -119,7 +119,7 @@ def _json(value: Any, spec: ColumnSpec) -> str | None:
 
 
 def _uuid(value: Any, spec: ColumnSpec) -> str | None:
-    if isinstance(value, str):
+    if isinstance(value, str) and not spec.json_values:
         try:
             UUID(value)
         except ValueError:

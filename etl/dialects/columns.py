@@ -52,9 +52,6 @@ class Bridge(types.TypeDecorator[Any]):
     def load_dialect_impl(self, dialect: SQLAlchemyDialect) -> types.TypeEngine[Any]:
         return self.stored
 
-    def column_expression(self, column: Any) -> Any:
-        return self.stored.column_expression(column)
-
     def process_bind_param(self, value: Any, dialect: SQLAlchemyDialect) -> Any:
         if value is None or self.to_target is None:
             return value
@@ -137,8 +134,9 @@ def generic_target_type(
         members: tuple[str, ...] = source.values
         return types.String(max(sum(len(m) + 1 for m in members), 1))
     if isinstance(source, types.String):
-        length = from_dialect.string_length(source)
-        return target.text_type(length, fixed=isinstance(source, types.CHAR))
+        # Never CHAR across databases: one pads trailing spaces (PostgreSQL), another
+        # strips them (MySQL), and the values would never compare equal again.
+        return target.text_type(from_dialect.string_length(source), fixed=False)
     if isinstance(source, types._Binary):
         length = from_dialect.binary_length(source)
         return target.binary_type(length, fixed=isinstance(source, types.BINARY))
@@ -177,6 +175,8 @@ def _conversions(
 ) -> tuple[Convert | None, Convert | None]:
     if isinstance(source, types.Uuid) and not isinstance(stored, types.Uuid):
         return (_text, UUID) if isinstance(stored, types.String) else (_uuid_bytes, _uuid_of)
+    if isinstance(stored, types.Uuid) and not isinstance(source, types.Uuid):
+        return None, _text  # UUIDs kept as text in the source (CHAR(36)), lower case
     if isinstance(source, types.JSON) and not isinstance(stored, types.JSON):
         return _json_text, json.loads
     if isinstance(stored, types.JSON) and not isinstance(source, types.JSON):
@@ -209,7 +209,8 @@ def _uuid_of(value: Any) -> UUID:
 
 
 def _json_text(value: Any) -> Any:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A JSON value (parsed: a str is a JSON string) as JSON text."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _json_value(value: Any) -> Any:

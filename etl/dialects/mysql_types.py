@@ -5,11 +5,13 @@ A FLOAT read through the text protocol comes back with six significant digits
 FLOAT columns are read as ``col + 0e0``, a DOUBLE holding the stored 4-byte value
 exactly. ``DOUBLE`` reflects with ``asdecimal=True``, which would round to ten digits
 after the point: it is read as a float. A SET is read as its text (``'a,b'``), in its
-members' order.
+members' order, and a TIME as the signed duration it is.
 """
 
 from __future__ import annotations
 
+import math
+import struct
 from typing import Any
 
 from sqlalchemy import Engine, Float, String, event, literal_column, type_coerce, types
@@ -40,6 +42,25 @@ class ExactFloat(types.TypeDecorator[float]):
 
     def column_expression(self, column: Any) -> Any:
         return type_coerce(column, Float()) + literal_column("0e0")
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        """A double as the 4-byte float it becomes: MySQL refuses one a hair beyond the
+        largest (PostgreSQL prints that as ``3.4028235e+38``) instead of rounding it."""
+        if isinstance(value, float) and math.isfinite(value):
+            try:
+                rounded: float = struct.unpack("<f", struct.pack("<f", value))[0]
+            except OverflowError:
+                return value
+            return rounded
+        return value
+
+
+class Duration(mysql.TIME):
+    """A TIME read as the driver's ``timedelta``: SQLAlchemy's TIME would make it a
+    ``datetime.time``, wrapping ``-838:59:59`` and ``100:00:00`` around a day."""
+
+    def result_processor(self, dialect: Any, coltype: object) -> Any:
+        return None
 
 
 class MySQLTypes:
@@ -115,6 +136,8 @@ class MySQLTypes:
             return mysql.DOUBLE(asdecimal=False)
         if isinstance(stored, mysql.SET):
             return String()
+        if isinstance(stored, types.Time):
+            return Duration(fsp=getattr(stored, "fsp", None))
         return stored
 
 

@@ -30,6 +30,7 @@ class SQLiteDialect(Dialect):
     exact_collations = frozenset({"BINARY"})
     exact_hint = "BINARY"
     enforces_types = False
+    floats_finite_only = True  # NaN is stored as NULL
 
     def engine_arguments(
         self, url: URL, settings: DatabaseSettings

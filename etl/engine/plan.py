@@ -6,7 +6,7 @@ here, before any row is written, and raised as a one-line ConfigError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Table
@@ -92,6 +92,11 @@ def make_plan(
             specs = schema.declared_specs(definition, job.columns, target_dialect)
             stored = {column.name: column.type for column in definition.columns}
     _refuse_lossy(job, source_table, source_specs or declared, stored, specs)
+    # Values of a JSON source column arrive parsed: a str there is a JSON string.
+    specs = [
+        replace(spec, json_values=True) if source.kind == "json" else spec
+        for source, spec in zip(declared, specs, strict=True)
+    ]
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
         source_table=schema.with_types(
