@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import (
     Engine,
     Float,
+    Integer,
+    Numeric,
     String,
     Table,
     create_engine,
@@ -229,3 +231,52 @@ def test_a_target_column_of_another_kind_is_refused_up_front(
     with pytest.raises(ConfigError, match="job types: column j: source type") as raised:
         run(dbs, Job(name="types", table=table))
     assert "\n" not in str(raised.value)
+
+
+def test_a_narrower_target_rejects_only_the_rows_that_do_not_fit(
+    dbs: DatabasePair, engines: dict[str, Engine]
+) -> None:
+    """BIGINT into INT, DECIMAL(20,6) into DECIMAL(8,2), TEXT into VARCHAR(10), bytes into
+    4 bytes: decided row by row, each refused row with its reason; the rest arrive."""
+    source = wide_table(dbs.source_backend, ("i64", "dec", "txt", "vb"), name="narrow")
+    source.create(engines["source"])
+    fits = {"id": 1, "i64": 2**31 - 1, "dec": Decimal("-999999.99"), "txt": "ten chars!"}
+    fits["vb"] = b"\x00\x5c\x00\x5c"
+    with engines["source"].begin() as connection:
+        connection.execute(insert(source), [fits])
+        connection.execute(insert(source), [{"id": 2, "i64": 2**31}])
+        connection.execute(insert(source), [{"id": 3, "dec": Decimal("0.001")}])
+        connection.execute(insert(source), [{"id": 4, "dec": Decimal("1000000")}])
+        connection.execute(insert(source), [{"id": 5, "txt": "eleven char"}])
+        connection.execute(insert(source), [{"id": 6, "vb": b"\x00" * 5}])
+    target = wide_table(dbs.target_backend, ("i64", "dec", "txt", "vb"), name="narrow")
+    target.c.i64.type = Integer()
+    target.c.dec.type = Numeric(8, 2)
+    target.c.txt.type = String(10)
+    target.c.vb.type = (
+        mysql.VARBINARY(4)
+        if dbs.target_backend == "mariadb"
+        else column_type(dbs.target_backend, "vb")
+    )
+    target.create(engines["target"])
+    result = run(dbs, Job(name="narrow", table=source))
+    assert result.status == "succeeded", result.error
+    found = reasons(engines)
+    expected_reasons = {
+        3: "more than the target column's 2 digits after the point",
+        4: "out of the target column's range (DECIMAL(8,2))",
+        5: "txt is 11 characters long; the target column holds 10",
+    }
+    if dbs.target_backend != "sqlite":  # every SQLite integer holds 64 bits
+        expected_reasons[2] = "i64 is 2147483648, out of the target column's range"
+    if dbs.target_backend == "mariadb":  # BYTEA and BLOB have no length to exceed
+        expected_reasons[6] = "vb is 5 bytes long; the target column holds 4"
+    assert set(found) == set(expected_reasons)
+    for key, reason in expected_reasons.items():
+        assert reason in found[key]
+    assert result.counts.inserted == 6 - len(expected_reasons)
+    with engines["target"].connect() as connection:
+        row = connection.execute(
+            select(target.c.i64, target.c.dec, target.c.txt).where(target.c.id == 1)
+        ).one()
+    assert tuple(row) == (2**31 - 1, Decimal("-999999.99"), "ten chars!")
