@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     REAL,
     BigInteger,
+    Connection,
     DateTime,
     Double,
     Integer,
@@ -93,6 +94,10 @@ class ColumnTypes:
     def uuid_type(self) -> TypeEngine[Any]:
         """A UUID column (text where the database has no UUID type)."""
         return CHAR(36)
+
+    def json_columns(self, connection: Connection, table: str) -> frozenset[str]:
+        """Text columns that hold JSON by a constraint (MariaDB's JSON is LONGTEXT)."""
+        return frozenset()
 
     def read_type(self, stored: TypeEngine[Any]) -> TypeEngine[Any]:
         """A column's type as the engine reads and writes it (exact where printing is not)."""

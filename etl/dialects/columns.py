@@ -15,6 +15,7 @@ Three things each dialect answers through :class:`~etl.dialects.base.Dialect`:
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -161,6 +162,10 @@ def bridged(
 ) -> types.TypeEngine[Any]:
     """The target column's type as the engine uses it: ``stored``, bridged where needed."""
     read = target.read_type(stored)
+    if isinstance(read, types.JSON) and not read.none_as_null:
+        nullable = copy.copy(read)
+        nullable.none_as_null = True  # a NULL stays NULL, not the JSON value null
+        read = nullable
     to_target, to_source = _conversions(source, from_dialect, stored, target)
     if to_target is None and to_source is None:
         return read

@@ -41,7 +41,7 @@ from etl.dialects import mysql_values
 from etl.dialects.base import Dialect, bound_rows, quoting
 from etl.dialects.mysql_errors import DATA, TRANSIENT
 from etl.dialects.mysql_hashing import CRC, MD5
-from etl.dialects.mysql_types import MySQLTypes
+from etl.dialects.mysql_types import MySQLTypes, mariadb_json_columns
 from etl.dialects.types import (
     ErrorKind,
     FileLock,
@@ -285,6 +285,9 @@ class MariaDBDialect(MySQLDialect):
 
     exact_collations = frozenset({"utf8mb4_nopad_bin", "utf8mb3_nopad_bin", "binary"})
     exact_key_collation = "utf8mb4_nopad_bin"
+
+    def json_columns(self, connection: Connection, table: str) -> frozenset[str]:
+        return mariadb_json_columns(connection, table)
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
         version = engine.dialect.server_version_info or ()

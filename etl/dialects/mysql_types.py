@@ -14,7 +14,17 @@ import math
 import struct
 from typing import Any
 
-from sqlalchemy import Engine, Float, String, event, literal_column, type_coerce, types
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    String,
+    event,
+    literal_column,
+    text,
+    type_coerce,
+    types,
+)
 from sqlalchemy.dialects import mysql
 
 _WIDTHS = {
@@ -139,6 +149,22 @@ class MySQLTypes:
         if isinstance(stored, types.Time):
             return Duration(fsp=getattr(stored, "fsp", None))
         return stored
+
+
+def mariadb_json_columns(connection: Connection, table: str) -> frozenset[str]:
+    """MariaDB's JSON columns: LONGTEXT with a ``json_valid(col)`` check."""
+    rows = connection.execute(
+        text(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = :table AND LEVEL = 'Column'"
+        ),
+        {"table": table},
+    )
+    return frozenset(
+        str(name)
+        for name, clause in rows
+        if str(clause).replace(" ", "") == f"json_valid(`{name}`)"
+    )
 
 
 def _utc_session(dbapi_connection: Any, _record: Any) -> None:

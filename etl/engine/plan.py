@@ -76,7 +76,10 @@ def make_plan(
     declared = schema.declared_specs(source_table, job.columns, source_dialect)
     with connect(target, "target") as connection:
         target_dialect = dialect_of(connection)
-        definition = schema.mapped_table(target_table, source_dialect, target_dialect, job.name)
+        json = {spec.name for spec in source_specs or () if spec.kind == "json"}
+        definition = schema.mapped_table(
+            target_table, source_dialect, target_dialect, job.name, json
+        )
         exists = schema.table_exists(connection, target_table.name)
         if not exists and create:
             collation = target_dialect.collation_for_new_table(connection, source_order)
@@ -97,6 +100,7 @@ def make_plan(
         replace(spec, json_values=True) if source.kind == "json" else spec
         for source, spec in zip(declared, specs, strict=True)
     ]
+    declared = [replace(spec, kind="json") if spec.name in json else spec for spec in declared]
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
         source_table=schema.with_types(

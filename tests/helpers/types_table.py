@@ -157,7 +157,7 @@ def column_type(backend: Backend, name: str) -> TypeEngine[Any]:
             "bin": mysql.BINARY(4),
             "vb": mysql.VARBINARY(64),
             "blob": mysql.LONGBLOB(),
-            "j": mysql.JSON(),
+            "j": mysql.JSON(none_as_null=True),
             "u": mysql.CHAR(36),
         }[name]
     if backend == "postgresql":
@@ -173,7 +173,7 @@ def column_type(backend: Backend, name: str) -> TypeEngine[Any]:
             "bin": postgresql.BYTEA(),
             "vb": postgresql.BYTEA(),
             "blob": postgresql.BYTEA(),
-            "j": postgresql.JSONB(),
+            "j": postgresql.JSONB(none_as_null=True),
             "u": postgresql.UUID(as_uuid=True),
         }[name]
     return {
@@ -188,7 +188,7 @@ def column_type(backend: Backend, name: str) -> TypeEngine[Any]:
         "bin": LargeBinary(),
         "vb": LargeBinary(),
         "blob": LargeBinary(),
-        "j": JSON(),
+        "j": JSON(none_as_null=True),
         "u": Uuid(),
     }[name]
 
@@ -363,8 +363,8 @@ def normalised(name: str, value: Any) -> Any:
         return timedelta(seconds=seconds, microseconds=value.microsecond)
     if name == "ts" and isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
-    if name == "j":  # read through a JSON type: parsed already
-        return json.dumps(value, sort_keys=True)
+    if name == "j":  # read as text (CAST): SQL NULL is None, JSON null is 'null'
+        return json.dumps(json.loads(value), sort_keys=True)
     if name == "u":
         found = uuid.UUID(bytes=value) if isinstance(value, bytes) else uuid.UUID(str(value))
         return str(found)
