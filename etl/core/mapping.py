@@ -23,7 +23,7 @@ TARGETS: dict[str, frozenset[str]] = {
     "float": frozenset({"float"}),
     "string": frozenset({"string", "json", "uuid"}),
     "json": frozenset({"json", "string"}),
-    "uuid": frozenset({"uuid", "string"}),
+    "uuid": frozenset({"uuid", "string", "bytes"}),
     "bytes": frozenset({"bytes"}),
     "date": frozenset({"date"}),
     "datetime": frozenset({"datetime"}),

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from etl.core.validate import ColumnSpec
 
 COPYABLE_KINDS = frozenset(
-    {"string", "float", "integer", "boolean", "decimal", "date", "datetime", "time"}
+    {"string", "float", "integer", "boolean", "decimal", "date", "datetime", "time", "json"}
 )
 """Column kinds whose QUOTE text reads back as the same value. Not binary (the text is
 converted to utf8mb4, which would mangle bytes that are not UTF-8). A 4-byte FLOAT

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from etl.engine.lifecycle import run_job
 from etl.engine.results import RunResult, SyncOptions
 from etl.engine.verify import verify_job
 from etl.job import Job
+from tests.conftest import _pair
 from tests.helpers.support import Backend, DatabasePair
 
 SHAPES = ["int_date", "varchar_datetime", "uuid"]
@@ -190,3 +192,40 @@ def test_keys_of_every_type(dbs: DatabasePair, shape: str) -> None:
 
 def _text_key(key: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(_text(v) for v in key)
+
+
+@pytest.fixture
+def pg_to_maria(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    yield from _pair(request, tmp_path_factory, "postgresql", "mariadb")
+
+
+def test_uuid_keys_into_binary_16(pg_to_maria: DatabasePair) -> None:
+    """PostgreSQL uuid keys into a MariaDB BINARY(16) key the user made: 16 bytes each,
+    in the same order, so range mode; a rerun writes nothing."""
+    dbs = pg_to_maria
+    source = key_table("uuid", "postgresql", 10)
+    source.create(dbs.engine("source"))
+    keys = [k for (k,) in key_values("uuid", "postgresql")]
+    with dbs.engine("source").begin() as connection:
+        connection.execute(
+            insert(source), [{"k_uuid": k, "val": f"v{i}", "n": i} for i, k in enumerate(keys)]
+        )
+    target = Table(
+        "keyed",
+        MetaData(),
+        Column("k_uuid", mysql.BINARY(16), primary_key=True),
+        Column("val", String(10)),
+        Column("n", BigInteger()),
+    )
+    target.create(dbs.engine("target"))
+    job = Job(name="keyed", table=source)
+    first = _run(dbs, job)
+    assert first.status == "succeeded", first.error
+    assert first.mode == "range"
+    with dbs.engine("target").connect() as connection:
+        stored = connection.execute(select(target.c.k_uuid, target.c.n)).all()
+    assert sorted(stored) == sorted((k.bytes, i) for i, k in enumerate(keys))
+    again = _run(dbs, job)
+    assert (again.counts.inserted, again.counts.updated, again.counts.deleted) == (0, 0, 0)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import (
     Engine,
     Float,
@@ -292,3 +293,65 @@ def test_a_narrower_target_rejects_only_the_rows_that_do_not_fit(
             select(target.c.i64, target.c.dec, target.c.txt).where(target.c.id == 1)
         ).one()
     assert tuple(row) == (2**31 - 1, Decimal("-999999.99"), "ten chars!")
+
+
+TEXT_COPYABLE = tuple(
+    name for name in SOURCE_COLUMNS["mariadb"] if name not in ("bin", "vb", "blob")
+)
+
+
+@pytest.fixture
+def maria_engines(maria: DatabasePair) -> Iterator[dict[str, Engine]]:
+    found = {"source": utc_engine(maria.source_url), "target": utc_engine(maria.target_url)}
+    yield found
+    for engine in found.values():
+        engine.dispose()
+
+
+def test_text_copies_are_exact_for_every_type_they_take(
+    maria: DatabasePair, maria_engines: dict[str, Engine]
+) -> None:
+    """MariaDB to MariaDB without binary columns: the first load goes as SQL text the
+    source writes (QUOTE), FLOAT as its exact double, TIME as signed durations, and the
+    target holds exactly the source's values; checksums then find nothing to do."""
+    table = wide_table("mariadb", TEXT_COPYABLE)
+    table.create(maria_engines["source"])
+    values = [{n: row[n] for n in ("id", *TEXT_COPYABLE)} for row in rows("mariadb")]
+    with maria_engines["source"].begin() as connection:
+        connection.execute(insert(table), values)
+    job = Job(name="types", table=table)
+    with structlog.testing.capture_logs() as events:
+        first = run(maria, job)
+    assert first.status == "succeeded", first.error
+    assert {e["via"] for e in events if e["event"] == "batch_committed"} == {"text"}
+    source, target = read_columns(maria_engines, TEXT_COPYABLE)
+    assert target == source
+    with structlog.testing.capture_logs() as events:
+        again = run(maria, job)
+    assert (again.counts.inserted, again.counts.updated) == (0, 0)
+    assert {e["via"] for e in events if e["event"] == "batch_committed"} == {"checksum"}
+
+
+def read_columns(
+    engines: dict[str, Engine], columns: tuple[str, ...]
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Both MariaDB sides' rows of these columns, read and normalised as :func:`read` does."""
+    found = []
+    for role in ("source", "target"):
+        table = wide_table("mariadb", columns)
+        selected: list[Any] = [table.c.id]
+        for name in columns:
+            column: Any = table.c[name]
+            if name == "f32":
+                column = (type_coerce(column, Float()) + literal_column("0e0")).label(name)
+            elif name == "t":
+                column = type_coerce(column, String()).label(name)
+            elif name == "j":
+                column = cast(column, Text()).label(name)
+            elif name == "f64":
+                column = type_coerce(column, mysql.DOUBLE(asdecimal=False)).label(name)
+            selected.append(column)
+        with engines[role].connect() as connection:
+            rows_found = connection.execute(select(*selected)).mappings().all()
+        found.append({int(r["id"]): {n: normalised(n, r[n]) for n in columns} for r in rows_found})
+    return found[0], found[1]
