@@ -118,8 +118,11 @@ def integer_bits(kind: types.TypeEngine[Any]) -> int:
 def generic_target_type(
     target: Dialect, source: types.TypeEngine[Any], from_dialect: Dialect
 ) -> types.TypeEngine[Any] | None:
-    """What a source column's type becomes in a table this tool creates; None: unknown."""
-    if target.same_kind(from_dialect):
+    """What a source column's type becomes in a table this tool creates; None: unknown.
+
+    A TypeDecorator is the job's own portable type: it renders and converts itself.
+    """
+    if target.same_kind(from_dialect) or isinstance(source, types.TypeDecorator):
         return source
     if isinstance(source, types.Boolean):
         return types.Boolean()
@@ -161,6 +164,8 @@ def bridged(
     target: Dialect,
 ) -> types.TypeEngine[Any]:
     """The target column's type as the engine uses it: ``stored``, bridged where needed."""
+    if isinstance(source, types.TypeDecorator):
+        return source  # the job's own type converts values on every database
     read = target.read_type(stored)
     if isinstance(read, types.JSON) and not read.none_as_null:
         nullable = copy.copy(read)
