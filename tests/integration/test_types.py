@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import structlog
 from sqlalchemy import (
+    Column,
     Engine,
     Float,
     Integer,
@@ -37,7 +38,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, postgresql
 
 from etl.engine.db import make_databases
 from etl.engine.lifecycle import run_job
@@ -45,6 +46,7 @@ from etl.engine.results import RunResult, SyncOptions
 from etl.engine.verify import Report, verify_job
 from etl.errors import ConfigError
 from etl.job import Job
+from tests.conftest import _pair
 from tests.helpers.support import Backend, DatabasePair
 from tests.helpers.types_table import (
     SOURCE_COLUMNS,
@@ -355,3 +357,60 @@ def read_columns(
             rows_found = connection.execute(select(*selected)).mappings().all()
         found.append({int(r["id"]): {n: normalised(n, r[n]) for n in columns} for r in rows_found})
     return found[0], found[1]
+
+
+@pytest.fixture
+def maria_to_pg(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    yield from _pair(request, tmp_path_factory, "mariadb", "postgresql")
+
+
+def test_text_that_jsonb_cannot_hold_is_rejected_with_the_reason(
+    maria_to_pg: DatabasePair,
+) -> None:
+    """MariaDB text (plain, and JSON with a \\u0000) into PostgreSQL jsonb: not valid JSON,
+    or a NUL jsonb cannot store, each row set aside with that reason; the rest arrive."""
+    dbs = maria_to_pg
+    source = Table(
+        "docs",
+        MetaData(),
+        Column("id", Integer(), primary_key=True, autoincrement=False),
+        Column("plain", mysql.LONGTEXT()),
+        Column("doc", mysql.JSON(none_as_null=True)),
+    )
+    source.create(dbs.engine("source"))
+    with dbs.engine("source").begin() as connection:
+        connection.execute(
+            insert(source),
+            [
+                {"id": 1, "plain": '{"ok": [1, 2]}', "doc": {"ok": True}},
+                {"id": 2, "plain": "{not json", "doc": None},
+                {"id": 3, "plain": None, "doc": {"nul": "a\x00b"}},
+                {"id": 4, "plain": '"a JSON string"', "doc": "a JSON string"},
+            ],
+        )
+    target = Table(
+        "docs",
+        MetaData(),
+        Column("id", Integer(), primary_key=True, autoincrement=False),
+        Column("plain", postgresql.JSONB()),
+        Column("doc", postgresql.JSONB()),
+    )
+    target.create(dbs.engine("target"))
+    job = Job(name="docs", table=source)
+    result = run(dbs, job)
+    assert result.status == "succeeded", result.error
+    with dbs.engine("target").connect() as connection:
+        found = dict(connection.execute(text("SELECT row_key, reason FROM etl_rejects")).all())
+        stored = connection.execute(text("SELECT id, plain, doc FROM docs ORDER BY id")).all()
+    assert {json.loads(k)[0]: r for k, r in found.items()} == {
+        2: "plain is not valid JSON",
+        3: "doc contains a NUL character, which the target cannot store in JSON",
+    }
+    assert [tuple(r) for r in stored] == [
+        (1, {"ok": [1, 2]}, {"ok": True}),
+        (4, "a JSON string", "a JSON string"),
+    ]
+    again = run(dbs, job)
+    assert (again.counts.inserted, again.counts.updated) == (0, 0)
