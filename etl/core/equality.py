@@ -53,8 +53,17 @@ def json_equal(a: Any, b: Any) -> bool:
         return bool(a == b)
 
 
-def equality(kind: str, *, single_precision: bool = False) -> ValueEqual:
+def padded_equal(a: Any, b: Any) -> bool:
+    """Equal as CHAR values: trailing spaces aside."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.rstrip(" ") == b.rstrip(" ")
+    return bool(a == b)
+
+
+def equality(kind: str, *, single_precision: bool = False, padded: bool = False) -> ValueEqual:
     """The comparison for a column of this kind (the target's, or JSON on either side)."""
+    if kind == "string" and padded:
+        return padded_equal
     if kind == "float":
         return single_equal if single_precision else double_equal
     if kind == "decimal":

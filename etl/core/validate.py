@@ -64,6 +64,9 @@ class ColumnSpec:
     a signed duration (MySQL's TIME)."""
     max_hours: int = 839
     """A duration-like time column holds less than this many hours either way."""
+    padded: bool = False
+    """True for a fixed-width CHAR: trailing spaces are not part of the value (one
+    database pads them on, another strips them off)."""
     json_values: bool = False
     """True where values arrive parsed from a JSON source column: a str is a JSON
     string, not JSON text to parse."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    CHAR,
     URL,
     ColumnElement,
     Connection,
@@ -152,7 +153,12 @@ class Dialect(ColumnTypes):
         """What a column of this type can hold, as far as the row checks need to know."""
         if isinstance(kind, String):
             return ColumnSpec(
-                name, "string", nullable, self.string_length(kind), forbids_nul=self.forbids_nul
+                name,
+                "string",
+                nullable,
+                self.string_length(kind),
+                forbids_nul=self.forbids_nul,
+                padded=isinstance(kind, CHAR),
             )
         if isinstance(kind, Float):
             return ColumnSpec(

@@ -166,4 +166,8 @@ def _equality(source: ColumnSpec, target: ColumnSpec) -> ValueEqual:
     """Exact to what the target stores; JSON by value when either side is JSON."""
     if "json" in (source.kind, target.kind):
         return json_equal
-    return equality(target.kind, single_precision=target.single_precision)
+    return equality(
+        target.kind,
+        single_precision=target.single_precision,
+        padded=target.padded or source.padded,
+    )

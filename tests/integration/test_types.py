@@ -112,8 +112,6 @@ def create_source(dbs: DatabasePair, engines: dict[str, Engine]) -> Table:
 def precreate_target(dbs: DatabasePair, engines: dict[str, Engine]) -> None:
     """The target as a person would make it in that database's own types."""
     table = wide_table(dbs.target_backend, SOURCE_COLUMNS[dbs.source_backend])
-    if dbs.source_backend != dbs.target_backend:
-        table.c.c.type = String(10)  # CHAR pads in one database and strips in the other
     table.create(engines["target"])
 
 

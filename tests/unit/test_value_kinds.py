@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.core.equality import decimal_equal, double_equal, json_equal, single_equal
+from etl.core.equality import (
+    decimal_equal,
+    double_equal,
+    equality,
+    json_equal,
+    padded_equal,
+    single_equal,
+)
 from etl.core.mapping import lossy
 from etl.core.validate import ColumnSpec, always_fits, compile_checks, problem
 
@@ -154,3 +161,12 @@ def test_kind_mismatches_are_refused_up_front_and_narrowing_is_not() -> None:
     )
     assert lossy(ColumnSpec("s", "string", True), JSON_TEXT) is None
     assert lossy(ColumnSpec("o", "other", True), INT32) is None
+
+
+def test_char_values_compare_without_trailing_spaces() -> None:
+    """PostgreSQL pads CHAR(n) with spaces, MySQL strips them: the same value either way."""
+    assert padded_equal("abc", "abc       ")
+    assert not padded_equal(" abc", "abc")
+    assert not padded_equal("abc", None)
+    assert equality("string", padded=True) is padded_equal
+    assert equality("string") is not padded_equal
