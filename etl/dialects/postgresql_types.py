@@ -20,7 +20,7 @@ class PostgreSQLTypes:
 
     def prepare_engine(self, engine: Engine) -> None:
         """Every session in UTC: ``timestamptz`` values read (and print, for checksums)
-        in UTC, whatever the server's or the role's default."""
+        in UTC, whatever the server's or the role's default; floats printed exactly."""
         event.listen(engine, "connect", _utc_session)
 
     def integer_type(self, low: int, high: int) -> types.TypeEngine[Any]:
@@ -53,5 +53,8 @@ def _utc_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.autocommit = True
     try:
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        # Floats printed exactly (shortest round trip), whatever the role's default:
+        # reads and row hashes both go through that text.
+        dbapi_connection.execute("SET extra_float_digits = 3")
     finally:
         dbapi_connection.autocommit = autocommit
