@@ -17,7 +17,8 @@ from tests.helpers.support import DatabasePair
 
 
 def utc_engine(url: str) -> Engine:
-    """The test's own engine, its session in UTC (set here, not by the tool)."""
+    """The test's own engine, its session in UTC with exact floats (set here, not by the
+    tool)."""
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
@@ -25,11 +26,11 @@ def utc_engine(url: str) -> Engine:
         if engine.dialect.name == "sqlite":
             return
         cursor = dbapi_connection.cursor()
-        cursor.execute(
-            "SET time_zone = '+00:00'"
-            if engine.dialect.name in ("mysql", "mariadb")
-            else "SET TIME ZONE 'UTC'"
-        )
+        if engine.dialect.name in ("mysql", "mariadb"):
+            cursor.execute("SET time_zone = '+00:00'")
+        else:
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute("SET extra_float_digits = 3")
         cursor.close()
         if engine.dialect.name == "postgresql":
             dbapi_connection.commit()

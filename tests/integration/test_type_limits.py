@@ -205,3 +205,49 @@ def test_text_that_jsonb_cannot_hold_is_rejected_with_the_reason(
     ]
     again = run(dbs, job)
     assert (again.counts.inserted, again.counts.updated) == (0, 0)
+
+
+@pytest.fixture
+def pg_to_pg(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    yield from _pair(request, tmp_path_factory, "postgresql", "postgresql")
+
+
+@pytest.fixture
+def pg_engines(pg_to_pg: DatabasePair) -> Iterator[dict[str, Engine]]:
+    """Both databases default to another time zone and to six-digit floats."""
+    for url in (pg_to_pg.source_url, pg_to_pg.target_url):
+        name = url.rsplit("/", 1)[1]
+        pg_to_pg.execute("source", f"ALTER DATABASE \"{name}\" SET timezone = 'Asia/Kolkata'")
+        pg_to_pg.execute("source", f'ALTER DATABASE "{name}" SET extra_float_digits = 0')
+    pg_to_pg.dispose()  # later connections take the new defaults
+    yield from engines_of(pg_to_pg)
+
+
+def test_session_defaults_of_the_databases_change_nothing(
+    pg_to_pg: DatabasePair, pg_engines: dict[str, Engine]
+) -> None:
+    """The tool sets its own sessions (UTC, exact floats), whatever the databases'
+    defaults: values arrive exactly and a rerun (by checksums) writes nothing."""
+    columns = ("f32", "f64", "ts", "dt")
+    table = wide_table("postgresql", columns, name="defaults")
+    table.create(pg_engines["source"])
+    values = [{n: row[n] for n in ("id", *columns)} for row in rows("postgresql")]
+    with pg_engines["source"].begin() as connection:
+        connection.execute(insert(table), values)
+    job = Job(name="defaults", table=table)
+    first = run(pg_to_pg, job)
+    assert first.status == "succeeded", first.error
+    with structlog.testing.capture_logs() as events:
+        again = run(pg_to_pg, job)
+    assert (again.counts.inserted, again.counts.updated) == (0, 0)
+    assert {e["via"] for e in events if e["event"] == "batch_committed"} == {"checksum"}
+    names = ("id", *columns)
+    found = []
+    for role in ("source", "target"):
+        with pg_engines[role].connect() as connection:
+            got = connection.execute(select(*table.columns).order_by(table.c.id)).all()
+        found.append([tuple(normalised(n, v) for n, v in zip(names, r, strict=True)) for r in got])
+    assert found[0] == found[1]
+    assert len(found[0]) == len(values)
