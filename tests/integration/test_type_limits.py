@@ -251,3 +251,24 @@ def test_session_defaults_of_the_databases_change_nothing(
         found.append([tuple(normalised(n, v) for n, v in zip(names, r, strict=True)) for r in got])
     assert found[0] == found[1]
     assert len(found[0]) == len(values)
+
+
+PG_SESSION = "SELECT current_setting('TimeZone') || ' ' || current_setting('extra_float_digits')"
+
+
+def test_the_tools_sessions_are_in_utc(maria: DatabasePair, pg_to_pg: DatabasePair) -> None:
+    """Set at connect by each dialect, never inherited from the server or the role."""
+    from etl.engine.db import make_databases
+
+    for pair, query in (
+        (maria, "SELECT @@session.time_zone"),
+        (pg_to_pg, PG_SESSION),
+    ):
+        databases = make_databases(pair.settings())
+        try:
+            for sessions in (databases.Source, databases.Target):
+                with sessions() as session:
+                    found = session.execute(text(query)).scalar_one()
+                assert found in ("+00:00", "UTC 3")
+        finally:
+            databases.dispose()
