@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    CHAR,
     URL,
     ColumnElement,
     Connection,
@@ -34,6 +35,8 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.core.validate import ColumnSpec
+from etl.dialects import columns
+from etl.dialects.column_types import ColumnTypes
 from etl.dialects.types import (
     ErrorKind,
     FileLock,
@@ -45,7 +48,7 @@ from etl.dialects.types import (
 )
 
 
-class Dialect:
+class Dialect(ColumnTypes):
     """The generic behaviour; each database's module overrides what it does otherwise."""
 
     family: ClassVar[str] = "generic"
@@ -153,7 +156,12 @@ class Dialect:
         """What a column of this type can hold, as far as the row checks need to know."""
         if isinstance(kind, String):
             return ColumnSpec(
-                name, "string", nullable, self.string_length(kind), forbids_nul=self.forbids_nul
+                name,
+                "string",
+                nullable,
+                self.string_length(kind),
+                forbids_nul=self.forbids_nul,
+                padded=isinstance(kind, CHAR),
             )
         if isinstance(kind, Float):
             return ColumnSpec(
@@ -163,6 +171,9 @@ class Dialect:
                 single_precision=self.single_precision(kind),
                 finite_only=self.floats_finite_only,
             )
+        found = columns.kind_spec(self, name, kind, nullable)
+        if found is not None:
+            return found
         if isinstance(kind, Integer):
             return ColumnSpec(name, "integer", nullable)
         return ColumnSpec(name, "other", nullable)
@@ -266,6 +277,27 @@ def wrap_driver_error(
         dialect=dialect,
     )
     return wrapped
+
+
+def bound_rows(
+    session: Session, table: Table, names: Sequence[str], rows: Sequence[Row]
+) -> Sequence[Row]:
+    """Rows with each column's bind conversions applied, for writers that bypass them.
+
+    Text upserts and COPY hand values to the driver directly; the column types' own
+    conversions (JSON to text, a bridged UUID to text) must still apply.
+    """
+    dialect = session.get_bind().dialect
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    if not any(processors):
+        return rows
+    return [
+        tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def quoting(session: Session | Connection) -> Quote:

@@ -38,9 +38,10 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.dialects import mysql_values
-from etl.dialects.base import Dialect, quoting
+from etl.dialects.base import Dialect, bound_rows, quoting
 from etl.dialects.mysql_errors import DATA, TRANSIENT
 from etl.dialects.mysql_hashing import CRC, MD5
+from etl.dialects.mysql_types import MySQLTypes, mariadb_json_columns
 from etl.dialects.types import (
     ErrorKind,
     FileLock,
@@ -56,7 +57,7 @@ LOCK_NAME_LIMIT = 64
 _DRIVER_MODULES = ("pymysql", "MySQLdb")
 
 
-class MySQLDialect(Dialect):
+class MySQLDialect(MySQLTypes, Dialect):
     """Oracle MySQL (and what MariaDB shares with it)."""
 
     family = "mysql"
@@ -172,6 +173,7 @@ class MySQLDialect(Dialect):
         others = [name for name in columns if name not in key]
         dbapi: Any = session.connection().connection.dbapi_connection
         if type(dbapi).__module__ == "pymysql.connections":
+            rows = bound_rows(session, table, columns, rows)
             texts = mysql_values.row_texts(rows, no_backslash_escapes(session), dbapi.escape)
             for values in mysql_values.statements(texts, statement_limit(session)):
                 _send_upsert(session, table, columns, others, values)
@@ -209,7 +211,9 @@ class MySQLDialect(Dialect):
         group_concat_max_len with only a warning). None too when longer than ``limit``.
         """
         quote = quoting(session)
-        parts = ", ',', ".join(f"QUOTE({quote(name)})" for name in columns)
+        parts = ", ',', ".join(
+            f"QUOTE({self.exact_operand(quote(name), table.c[name].type)})" for name in columns
+        )
         row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
         session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
         query: Select[Any] = (
@@ -281,6 +285,9 @@ class MariaDBDialect(MySQLDialect):
 
     exact_collations = frozenset({"utf8mb4_nopad_bin", "utf8mb3_nopad_bin", "binary"})
     exact_key_collation = "utf8mb4_nopad_bin"
+
+    def json_columns(self, connection: Connection, table: str) -> frozenset[str]:
+        return mariadb_json_columns(connection, table)
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
         version = engine.dialect.server_version_info or ()

@@ -10,6 +10,7 @@ written with an exponent) takes the value-by-value way.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,7 +35,18 @@ def value_literals(no_backslash_escapes: bool) -> dict[type, Literal]:
         text_value = repr(value)
         return text_value if "e" in text_value else text_value + "e0"
 
-    return {str: string, float: number, int: str, _NONE: lambda _: "NULL"}
+    def json_text(value: Any) -> str:
+        # PyMySQL refuses a dict and writes a list as a tuple: JSON goes as its text.
+        return string(json.dumps(value, ensure_ascii=False))
+
+    return {
+        str: string,
+        float: number,
+        int: str,
+        _NONE: lambda _: "NULL",
+        dict: json_text,
+        list: json_text,
+    }
 
 
 def row_texts(

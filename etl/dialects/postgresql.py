@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from etl.config import DatabaseSettings
 from etl.core.diff import Row
-from etl.dialects.base import Dialect, quoting, wrap_driver_error
+from etl.dialects.base import Dialect, bound_rows, quoting, wrap_driver_error
+from etl.dialects.postgresql_types import PostgreSQLTypes
 from etl.dialects.types import (
     KEY_HASH_DIGITS,
     ErrorKind,
@@ -34,7 +35,7 @@ DATA = frozenset({"P0001"})
 """RAISE EXCEPTION in a trigger."""
 
 
-class PostgreSQLDialect(Dialect):
+class PostgreSQLDialect(PostgreSQLTypes, Dialect):
     """PostgreSQL 11+ (``hashtextextended``)."""
 
     family = "postgresql"
@@ -124,7 +125,8 @@ class PostgreSQLDialect(Dialect):
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
             f"SELECT {names} FROM {target} WITH NO DATA"
         )
-        _copy_in(connection, f"COPY {stage} ({names}) FROM STDIN", rows)
+        copied = bound_rows(session, table, columns, rows)
+        _copy_in(connection, f"COPY {stage} ({names}) FROM STDIN", copied)
         others = [name for name in columns if name not in key]
         conflict = (
             "DO UPDATE SET " + ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in others)

@@ -31,6 +31,7 @@ class SQLiteDialect(Dialect):
     exact_hint = "BINARY"
     enforces_types = False
     concurrent_writers = False
+    floats_finite_only = True  # NaN is stored as NULL
 
     def engine_arguments(
         self, url: URL, settings: DatabaseSettings
@@ -58,6 +59,10 @@ class SQLiteDialect(Dialect):
         custom = "COLLATE" in clause and "COLLATE BINARY" not in clause
         collation = "custom" if custom else "BINARY"
         return {c["name"]: collation for c in inspect(connection).get_columns(table)}
+
+    def integer_range(self, kind: Any) -> tuple[int, int]:
+        """Every SQLite integer is a signed 64-bit one, whatever the declared type."""
+        return -(2**63), 2**63 - 1
 
     def widen_varchar(self, connection: Connection, table: str, column: str, length: int) -> None:
         """Nothing: SQLite does not enforce VARCHAR lengths."""

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting
-from etl.dialects.types import RowHashing
+from etl.dialects.types import Quote, RowHashing
 from etl.engine.store import row_filter
 
 Summary = tuple[int, ...]
@@ -58,7 +58,7 @@ def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> S
     """Row count and order-independent checksum of the rows with keys in ``(lo, hi]``."""
     sums = [
         literal_column(f"COALESCE(SUM({number}), 0)", Numeric())
-        for number in scope.hashing.row_sums(quoting(session), scope.columns)
+        for number in scope.hashing.row_sums(operands(session, scope), scope.columns)
     ]
     query = select(func.count(), *sums).select_from(scope.table).where(*_in_range(scope, lo, hi))
     return tuple(int(value) for value in session.execute(query).one())
@@ -70,7 +70,7 @@ def row_tokens(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -
     Raises TokensTruncated when the server cut the aggregate short (a range too large
     for its packet limit): the caller must then compare the range by rows.
     """
-    quote, hashing = quoting(session), scope.hashing
+    quote, hashing = operands(session, scope), scope.hashing
     hashing.prepare_tokens(session)
     aggregate = hashing.tokens(
         hashing.key_hash(quote, scope.key), hashing.row_hash(quote, scope.columns)
@@ -107,7 +107,7 @@ def rows_by_key_hash(
     if not hashes:
         return []
     table = scope.table
-    key_hash = literal_column(scope.hashing.key_hash(quoting(session), scope.key), String())
+    key_hash = literal_column(scope.hashing.key_hash(operands(session, scope), scope.key), String())
     query = select(*[table.c[name] for name in scope.columns]).where(
         *_in_range(scope, lo, hi), key_hash.in_(bindparam("hashes", expanding=True))
     )
@@ -119,6 +119,12 @@ def rows_by_key_hash(
 
 
 _HASHES_PER_QUERY = 5000
+
+
+def operands(session: Session, scope: Scope) -> Quote:
+    """Each column as the hashes see it: quoted, and exact where its text is not."""
+    quote, table, dialect = quoting(session), scope.table, scope.dialect
+    return lambda name: dialect.exact_operand(quote(name), table.c[name].type)
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:

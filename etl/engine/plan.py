@@ -6,27 +6,24 @@ here, before any row is written, and raised as a one-line ConfigError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from sqlalchemy import Engine, Table
 
 from etl.config import DriftPolicy
-from etl.core.diff import ValueEqual, exact, float_equal
+from etl.core.diff import ValueEqual
+from etl.core.equality import equality, json_equal
+from etl.core.mapping import lossy
 from etl.core.validate import ColumnSpec
 from etl.dialects import Dialect, KeyOrder, RowHashing, common_hashing, dialect_of
 from etl.engine import drift, schema
 from etl.engine.db import connect, display_url
-from etl.engine.reflect import portable
 from etl.engine.store import filtered
 from etl.errors import ConfigError, TableMissing
 from etl.job import Job
 
 Mode = Literal["range", "lookup"]
-
-# A 4-byte float keeps ~7 significant digits and MySQL prints only 6 of them.
-SINGLE_PRECISION_TOLERANCE = 1e-5
-DOUBLE_PRECISION_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -97,53 +94,102 @@ def make_plan(
             else None
         )
     with connect(target, "target") as connection:
-        target_table = portable(job.table_named(target_name), connection.dialect, source.dialect)
+        target_dialect = dialect_of(connection)
+        json = {spec.name for spec in source_specs or () if spec.kind == "json"}
+        target_table = job.table_named(target_name)
+        definition = schema.mapped_table(
+            target_table, source_dialect, target_dialect, job.name, json
+        )
         exists = schema.table_exists(connection, target_table.name)
         if exists and schema_drift is not None:
             job = drift.current_target(
                 job,
                 connection,
-                target_table,
+                definition,
                 schema_drift,
                 alter=create,
                 source_columns=source_columns,
             )
-            target_table = portable(
-                job.table_named(target_name), connection.dialect, source.dialect
+            target_table = job.table_named(target_name)
+            definition = schema.mapped_table(
+                target_table, source_dialect, target_dialect, job.name, json
             )
             source_table = filtered(job.table_named(source_name), job.source_filter)
             if source_specs is not None:  # generated target columns are no longer the job's
                 source_specs = [spec for spec in source_specs if spec.name in job.columns]
         elif exists:  # no drift policy (verify): still a one-line error, not a KeyError
-            drift.require_columns(job, connection, target_table)
+            drift.require_columns(job, connection, definition)
         if not exists and create:
-            collation = dialect_of(connection).collation_for_new_table(connection, source_order)
-            schema.create_table(connection, target_table, collation)
+            collation = target_dialect.collation_for_new_table(connection, source_order)
+            schema.create_table(connection, definition, collation)
             connection.commit()
             exists = True
-        target_dialect = dialect_of(connection)
         if exists:
             target_order = target_dialect.key_order(connection, target_table.name, job.key)
             specs = schema.column_specs(connection, target_table.name, job.columns)
+            stored = schema.stored_types(connection, target_table.name)
         else:
             target_order = source_order  # dry run against a table still to be made
-            specs = schema.declared_specs(target_table, job.columns, target_dialect)
+            specs = schema.declared_specs(definition, job.columns, target_dialect)
+            stored = {column.name: column.type for column in definition.columns}
+    declared = schema.declared_specs(source_table, job.columns, source_dialect)
     if exists and schema_drift is not None:
         drift.check_types(job, source_specs, specs, schema_drift, target_table.name)
+    _refuse_lossy(job, source_table, source_specs or declared, stored, specs)
+    # Values of a JSON source column arrive parsed: a str there is a JSON string.
+    specs = [
+        replace(spec, json_values=True) if source.kind == "json" else spec
+        for source, spec in zip(declared, specs, strict=True)
+    ]
+    declared = [replace(spec, kind="json") if spec.name in json else spec for spec in declared]
     mode = _choose_mode(source_order, target_order, target_table.name)
     return Plan(
         job=job,
-        source_table=source_table,
-        target_table=target_table,
+        source_table=schema.with_types(
+            source_table,
+            {c.name: source_dialect.read_type(c.type) for c in source_table.columns},
+        ),
+        target_table=schema.with_types(
+            target_table,
+            {
+                name: target_dialect.bridged(
+                    source_table.c[name].type, source_dialect, stored[name]
+                )
+                for name in job.columns
+            },
+        ),
         source_dialect=source_dialect,
         target_dialect=target_dialect,
         mode=mode,
         target_exists=exists,
         specs=specs,
         source_specs=source_specs,
-        equals=[_equality(spec) for spec in specs[len(job.key) :]],
+        equals=[
+            _equality(source_spec, spec)
+            for source_spec, spec in zip(
+                declared[len(job.key) :], specs[len(job.key) :], strict=True
+            )
+        ],
         hashing=common_hashing(source_dialect, source, target_dialect, target),
     )
+
+
+def _refuse_lossy(
+    job: Job,
+    source_table: Table,
+    sources: list[ColumnSpec],
+    stored: dict[str, Any],
+    targets: list[ColumnSpec],
+) -> None:
+    """ConfigError for the first column whose values cannot go into the target exactly."""
+    for source_spec, spec in zip(sources, targets, strict=True):
+        reason = lossy(source_spec, spec)
+        if reason:
+            raise ConfigError(
+                f"job {job.name}: column {spec.name}: source type "
+                f"{source_table.c[spec.name].type!r} into target type {stored[spec.name]!r} "
+                f"would lose data ({reason})"
+            )
 
 
 def _choose_mode(source: KeyOrder, target: KeyOrder, table: str) -> Mode:
@@ -158,9 +204,12 @@ def _choose_mode(source: KeyOrder, target: KeyOrder, table: str) -> Mode:
     )
 
 
-def _equality(spec: ColumnSpec) -> ValueEqual:
-    if spec.kind != "float":
-        return exact
-    if spec.single_precision:
-        return float_equal(SINGLE_PRECISION_TOLERANCE, 1e-37)
-    return float_equal(DOUBLE_PRECISION_TOLERANCE, 1e-300)
+def _equality(source: ColumnSpec, target: ColumnSpec) -> ValueEqual:
+    """Exact to what the target stores; JSON by value when either side is JSON."""
+    if "json" in (source.kind, target.kind):
+        return json_equal
+    return equality(
+        target.kind,
+        single_precision=target.single_precision,
+        padded=target.padded or source.padded,
+    )

@@ -8,12 +8,16 @@ database does its own way here is asked of its dialect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import Connection, MetaData, String, Table, inspect
+from sqlalchemy import JSON, Connection, MetaData, String, Table, inspect
+from sqlalchemy.types import TypeEngine
 
 from etl.core.validate import ColumnSpec
 from etl.dialects import Dialect, dialect_of
+from etl.errors import ConfigError
 
 
 def table_exists(connection: Connection, name: str) -> bool:
@@ -37,7 +41,7 @@ def column_specs(connection: Connection, table: str, columns: Sequence[str]) -> 
     dialect = dialect_of(connection)
     reflected = {c["name"]: c for c in inspect(connection).get_columns(table)}
     key = set(inspect(connection).get_pk_constraint(table)["constrained_columns"])
-    return [
+    specs = [
         dialect.column_spec(
             name,
             reflected[name]["type"],
@@ -45,6 +49,8 @@ def column_specs(connection: Connection, table: str, columns: Sequence[str]) -> 
         )
         for name in columns
     ]
+    json = dialect.json_columns(connection, table)
+    return [replace(spec, kind="json") if spec.name in json else spec for spec in specs]
 
 
 def declared_specs(table: Table, columns: Sequence[str], dialect: Dialect) -> list[ColumnSpec]:
@@ -57,3 +63,39 @@ def declared_specs(table: Table, columns: Sequence[str], dialect: Dialect) -> li
         )
         for name in columns
     ]
+
+
+def mapped_table(
+    table: Table, source: Dialect, target: Dialect, job: str, json: Collection[str] = ()
+) -> Table:
+    """``table`` (the source's definition) with each column's type as ``target`` has it.
+
+    ``json`` names text columns the source holds JSON in (MariaDB's JSON): they get
+    the target's JSON type. ConfigError naming the job, the column and the type when
+    the target has no type for it.
+    """
+    copy = table.to_metadata(MetaData())
+    for column in copy.columns:
+        kind = JSON() if column.name in json and not isinstance(column.type, JSON) else column.type
+        mapped = target.target_type(kind, source)
+        if mapped is None:
+            raise ConfigError(
+                f"job {job}: column {column.name}: no {type(target).__name__} type for the "
+                f"source's {column.type!r}; create the target table yourself"
+            )
+        column.type = mapped
+    return copy
+
+
+def stored_types(connection: Connection, table: str) -> dict[str, TypeEngine[Any]]:
+    """Each column's type as the database reports it."""
+    return {str(c["name"]): c["type"] for c in inspect(connection).get_columns(table)}
+
+
+def with_types(table: Table, kinds: Mapping[str, TypeEngine[Any]]) -> Table:
+    """A copy of ``table`` (same name) whose columns have these types."""
+    copy = table.to_metadata(MetaData())
+    for column in copy.columns:
+        if column.name in kinds:
+            column.type = kinds[column.name]
+    return copy

@@ -21,8 +21,12 @@ from collections.abc import Sequence
 
 from etl.core.validate import ColumnSpec
 
-COPYABLE_KINDS = frozenset({"string", "float", "integer"})
-"""Column kinds whose QUOTE text reads back as the same value (not binary, not dates)."""
+COPYABLE_KINDS = frozenset(
+    {"string", "float", "integer", "boolean", "decimal", "date", "datetime", "time", "json"}
+)
+"""Column kinds whose QUOTE text reads back as the same value. Not binary (the text is
+converted to utf8mb4, which would mangle bytes that are not UTF-8). A 4-byte FLOAT
+is written as its exact double (the dialect's ``exact_operand``), not QUOTE's six digits."""
 
 
 def copyable(sources: Sequence[ColumnSpec] | None, targets: Sequence[ColumnSpec]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import json
 from typing import Any
 
 from hypothesis import example, given
@@ -18,6 +19,13 @@ VALUES = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(min_value=-(2**63), max_value=2**64 - 1),
     st.booleans(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+    st.timedeltas(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.binary(max_size=8),
+    st.sampled_from([b"\x00", b"\x5c", b"\x00\x5c\x27\x22\x1a", b""]),
 )
 
 
@@ -67,3 +75,28 @@ def test_statements_keep_every_row_once_and_under_the_limit(lengths: list[int], 
     assert [text for piece in pieces for text in piece.split(",")] == texts
     for piece in pieces:
         assert len(piece) <= limit or "," not in piece  # only a row alone may be longer
+
+
+@given(
+    st.lists(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+            ),
+            max_leaves=6,
+        ).filter(lambda v: isinstance(v, dict | list)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_json_values_are_written_as_their_text(
+    values: list[Any], no_backslash_escapes: bool
+) -> None:
+    """PyMySQL refuses a dict and writes a list as a tuple: JSON goes as JSON text."""
+    rows = [(value,) for value in values]
+    texts = mysql_values.row_texts(rows, no_backslash_escapes, escape)
+    as_text = [(json.dumps(value, ensure_ascii=False),) for value in values]
+    assert texts == [reference(row, no_backslash_escapes) for row in as_text]
