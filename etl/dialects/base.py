@@ -121,6 +121,15 @@ class Dialect:
         bounds = [literal(value, column.type) for column, value in zip(columns, lo, strict=True)]
         return tuple_(*columns) > tuple_(*bounds)
 
+    def keys_in(self, table: Table, key: Sequence[str], keys: Sequence[Key]) -> ColumnElement[bool]:
+        """Rows whose key the database calls equal to one of ``keys`` (none has a NULL part).
+
+        Each value binds with its column's type; the comparison is the column's own, so a
+        case-insensitive collation finds 'Anna' for 'anna'. Generic: ``(a, b) IN ((..), ..)``,
+        which MySQL and MariaDB turn into index lookups (MariaDB joins a table of values).
+        """
+        return tuple_(*[table.c[name] for name in key]).in_(list(keys))
+
     # Key order ---------------------------------------------------------------
 
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:

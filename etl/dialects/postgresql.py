@@ -7,11 +7,39 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import URL, Connection, Engine, Float, Table, text
+from sqlalchemy import (
+    URL,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Float,
+    Integer,
+    Interval,
+    LargeBinary,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+    Uuid,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from etl.config import DatabaseSettings
-from etl.core.diff import Row
+from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting, wrap_driver_error
 from etl.dialects.types import (
     KEY_HASH_DIGITS,
@@ -56,6 +84,30 @@ class PostgreSQLDialect(Dialect):
             "tcp_user_timeout": settings.read_timeout * 1000,
         }
         return connect_args, {"pool_pre_ping": True, "pool_recycle": settings.pool_recycle}
+
+    def keys_in(self, table: Table, key: Sequence[str], keys: Sequence[Key]) -> ColumnElement[bool]:
+        """``(a, b) IN (SELECT * FROM unnest(CAST(%s AS TEXT[]), ...))``: one array per column.
+
+        PostgreSQL plans a long ``(a, b) IN ((..), ..)`` list as a filter on every row it
+        scans (about 2 s for 5000 keys in 300k rows); against ``unnest`` of typed arrays
+        it plans a semi-join, index lookups or a hash join, whichever costs less (under
+        0.15 s). Each array has its column's type without a length, precision or scale:
+        a cast to VARCHAR(50) or TIMESTAMP(0) would cut or round a key into another.
+        Types with no such array (an enum) keep the generic list.
+        """
+        columns = [table.c[name] for name in key]
+        kinds = [_array_element(column.type) for column in columns]
+        if not keys or any(kind is None for kind in kinds):
+            return super().keys_in(table, key, keys)
+        arrays = [
+            cast(bindparam(None, [k[i] for k in keys], type_=ARRAY(kind)), ARRAY(kind))
+            for i, kind in enumerate(kinds)
+            if kind is not None
+        ]
+        listed = select(
+            func.unnest(*arrays).table_valued(*[f"k{i}" for i in range(len(key))]).render_derived()
+        )
+        return tuple_(*columns).in_(listed)
 
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
         """Column collations; the database default spelled as its locale (``icu:`` + ICU's)."""
@@ -158,6 +210,27 @@ class PostgreSQLDialect(Dialect):
             lost = type(error).__name__ in ("OperationalError", "InterfaceError")
             return "transient" if lost else "permanent"
         return classify_sqlstate(str(sqlstate))
+
+
+def _array_element(kind: TypeEngine[Any]) -> TypeEngine[Any] | None:
+    """The type of an array of key values for a column of this type, unsized; None: none."""
+    if isinstance(kind, Enum):
+        return None  # a PostgreSQL enum compares with its own type only
+    if isinstance(kind, String):
+        return Text()
+    if isinstance(kind, Integer):
+        return BigInteger()
+    if isinstance(kind, Float):
+        return Float()
+    if isinstance(kind, Numeric):
+        return Numeric()
+    if isinstance(kind, DateTime):
+        return DateTime(timezone=kind.timezone)
+    if isinstance(kind, Time):
+        return Time(timezone=kind.timezone)
+    if isinstance(kind, Date | LargeBinary | Boolean | Uuid | Interval):
+        return type(kind)()
+    return None
 
 
 def classify_sqlstate(sqlstate: str) -> ErrorKind:

@@ -91,7 +91,9 @@ def protected_keys(run: Run, target: Session, rejected: list[Rejected]) -> set[K
     ]
     if askable and run.plan.target_exists:
         plan, job = run.plan, run.job
-        found = store.read_keys(target, plan.target_table, job.key, job.key, askable)
+        found = store.read_keys(
+            target, plan.target_table, job.key, job.key, askable, plan.target_dialect
+        )
         keys.update(tuple(row) for row in found)
     return keys
 
@@ -108,7 +110,7 @@ def lookup_changes(
     plan, job = run.plan, run.job
     keys = [row[: run.key_length] for row in valid]
     current = (
-        store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+        store.read_keys(target, plan.target_table, job.columns, job.key, keys, plan.target_dialect)
         if plan.target_exists
         else []
     )
@@ -130,7 +132,7 @@ def apply(run: Run, target: Session, changes: Changes, *, isolate: bool) -> list
     if not run.write:
         return []
     plan, job = run.plan, run.job
-    store.delete_keys(target, plan.target_table, job.key, changes.deletes)
+    store.delete_keys(target, plan.target_table, job.key, changes.deletes, plan.target_dialect)
     rows = [*changes.inserts, *changes.updates]
     if isolate:
         return _upsert_isolating(run, target, rows)

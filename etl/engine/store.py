@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, literal_column, or_, select, tuple_
+from sqlalchemy import Select, Table, delete, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
@@ -138,12 +138,18 @@ def read_keys(
     columns: Sequence[str],
     key: Sequence[str],
     keys: Sequence[Key],
+    dialect: Dialect,
 ) -> list[Row]:
-    """The rows whose key the database considers equal to one of ``keys``."""
+    """The rows whose key the database considers equal to one of ``keys``.
+
+    The dialect's :meth:`~etl.dialects.base.Dialect.keys_in` makes it index lookups on
+    every database, whatever the number of keys.
+    """
     found: list[Row] = []
-    key_columns = tuple_(*[table.c[name] for name in key])
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
-        query = select(*[table.c[name] for name in columns]).where(key_columns.in_(chunk))
+        query = select(*[table.c[name] for name in columns]).where(
+            dialect.keys_in(table, key, chunk)
+        )
         found.extend(tuple(row) for row in session.execute(query))
     return found
 
@@ -158,11 +164,12 @@ def read_null_keys(
     return [tuple(row) for row in session.execute(query)]
 
 
-def delete_keys(session: Session, table: Table, key: Sequence[str], keys: Sequence[Key]) -> None:
-    """Delete the rows with these keys."""
-    key_columns = tuple_(*[table.c[name] for name in key])
+def delete_keys(
+    session: Session, table: Table, key: Sequence[str], keys: Sequence[Key], dialect: Dialect
+) -> None:
+    """Delete the rows with these keys (by index lookups, as :func:`read_keys` finds them)."""
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
-        session.execute(delete(table).where(key_columns.in_(chunk)))
+        session.execute(delete(table).where(dialect.keys_in(table, key, chunk)))
 
 
 def count_rows(session: Session, table: Table) -> int:

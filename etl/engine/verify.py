@@ -175,12 +175,16 @@ class _Checker:
             rows = self._transformed(page)
             with self.dbs.Target() as target:
                 keys = [row[: self.key_length] for row in rows]
-                ours = store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+                ours = store.read_keys(
+                    target, plan.target_table, job.columns, job.key, keys, plan.target_dialect
+                )
             self._compare(rows, ours, complete=False)
         for keys in _pages(self.dbs.Target, plan.target_table, job.key, self._read("target")):
             self.report.target_rows += len(keys)
             with self.dbs.Source() as source:
-                found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
+                found = store.read_keys(
+                    source, plan.source_table, job.key, job.key, keys, plan.source_dialect
+                )
             # Only an identical key counts: the source may call 'anna' and 'Anna' equal.
             self.report.add("extra", missing_keys(keys, set(found)))
 
