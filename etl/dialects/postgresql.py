@@ -41,6 +41,7 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting, wrap_driver_error
+from etl.dialects.text_hashing import POSTGRESQL_TEXT
 from etl.dialects.types import (
     KEY_HASH_DIGITS,
     ErrorKind,
@@ -190,7 +191,7 @@ class PostgreSQLDialect(Dialect):
         connection.exec_driver_sql(f"DELETE FROM {stage}")
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
-        return (_HASHING,)
+        return (_HASHING, POSTGRESQL_TEXT)
 
     def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
         """A session-level advisory lock on a dedicated connection: alive means held."""
@@ -265,6 +266,7 @@ class _Hashing:
     """md5 for tokens, the 64-bit ``hashtextextended`` for summaries."""
 
     name = "postgresql"
+    portable = False
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
         return f"substr(md5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
@@ -277,6 +279,10 @@ class _Hashing:
         # costs the server less than half of md5; sum() of bigint is numeric, so it
         # cannot overflow. COLLATE "C": a plain byte hash, whatever the collation.
         return [f'hashtextextended(({_parts(quote, columns)}) COLLATE "C", 0)']
+
+    def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
+        digest = f"('x' || substr(md5({_parts(quote, key)}), 1, 8))::bit(32)::bigint"
+        return f"mod({digest}, {int(buckets)})"
 
     def tokens(self, key_hash: str, row_hash: str) -> str:
         return f"string_agg({key_hash} || ':' || {row_hash}, ',')"

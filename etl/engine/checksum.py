@@ -1,8 +1,11 @@
 """Checksums of key ranges, computed by the database itself: what verify and the sync share.
 
 Only where both servers hash rows alike (a :class:`~etl.dialects.base.RowHashing` both
-dialects offer: MySQL/MariaDB or PostgreSQL on both sides, since each kind prints
-values its own way); the SQL of each hash lives in the dialect modules. Every
+dialects offer: their own between servers of one kind, since each kind prints values
+its own way; across MySQL/MariaDB and PostgreSQL a normalised text both print alike,
+only for string, integer and float columns); the SQL of each hash lives in the
+dialect modules. Bucket summaries (:func:`bucket_summaries`, :func:`bucket_tokens`)
+serve sides whose key ranges disagree. Every
 expression there is exact on keys: values are hashed as their bytes (binary casts,
 so a case-insensitive collation's 'anna' = 'Anna' does not hide a change), each
 prefixed with its length (so ('ab', 'c') differs from ('a', 'bc')), and NULL hashes
@@ -30,12 +33,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Numeric, String, Table, bindparam, func, literal_column, select
+from sqlalchemy import Integer, Numeric, String, Table, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting
 from etl.dialects.types import RowHashing
+from etl.engine.plan import Plan
 
 Summary = tuple[int, ...]
 """Row count and checksums of a key range."""
@@ -51,6 +55,21 @@ class Scope:
     dialect: Dialect
     hashing: RowHashing
     """SQL the server hashes rows with: both sides of a comparison use the same."""
+
+
+def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
+    """The source's and the target's scope of a plan that has a common row hashing."""
+    assert plan.hashing is not None
+    return (
+        Scope(plan.source_table, columns, key, plan.source_dialect, plan.hashing),
+        Scope(
+            plan.target_table,
+            columns,
+            key,
+            plan.target_dialect,
+            plan.target_hashing or plan.hashing,
+        ),
+    )
 
 
 def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> Summary:
@@ -118,6 +137,35 @@ def rows_by_key_hash(
 
 
 _HASHES_PER_QUERY = 5000
+
+
+def bucket_summaries(session: Session, scope: Scope, buckets: int) -> dict[int, Summary]:
+    """Row count and checksums of each bucket of the whole table, in one query."""
+    quote = quoting(session)
+    bucket = literal_column(scope.hashing.bucket(quote, scope.key, buckets), Integer())
+    sums = [
+        literal_column(f"COALESCE(SUM({number}), 0)", Numeric())
+        for number in scope.hashing.row_sums(quote, scope.columns)
+    ]
+    query = select(bucket, func.count(), *sums).select_from(scope.table).group_by(bucket)
+    return {int(row[0]): tuple(int(v) for v in row[1:]) for row in session.execute(query)}
+
+
+def bucket_tokens(
+    session: Session, scope: Scope, buckets: int, chosen: Sequence[int]
+) -> dict[Key, str]:
+    """Exact key -> row hash of every row in the ``chosen`` buckets."""
+    quote, table = quoting(session), scope.table
+    bucket = literal_column(scope.hashing.bucket(quote, scope.key, buckets), Integer())
+    row_hash = literal_column(scope.hashing.row_hash(quote, scope.columns), String())
+    query = select(*[table.c[name] for name in scope.key], row_hash).where(
+        bucket.in_(bindparam("buckets", expanding=True))
+    )
+    width = len(scope.key)
+    return {
+        tuple(row[:width]): str(row[width])
+        for row in session.execute(query, {"buckets": list(chosen)})
+    }
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:

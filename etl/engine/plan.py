@@ -11,6 +11,7 @@ from typing import Literal
 
 from sqlalchemy import Engine, Table
 
+from etl.core.buckets import portable_columns
 from etl.core.diff import ValueEqual, exact, float_equal
 from etl.core.validate import ColumnSpec
 from etl.dialects import Dialect, KeyOrder, RowHashing, common_hashing, dialect_of
@@ -44,7 +45,9 @@ class Plan:
     equals: list[ValueEqual]
     """How to compare each non-key column, given the target's precision."""
     hashing: RowHashing | None
-    """How both servers hash rows alike for range checksums; None: they cannot."""
+    """How the source hashes rows alike with the target for checksums; None: they cannot."""
+    target_hashing: RowHashing | None = None
+    """The same computation as the target writes it (another object across kinds)."""
 
     @property
     def copies_text(self) -> bool:
@@ -90,6 +93,7 @@ def make_plan(
             target_order = source_order  # dry run against a table still to be made
             specs = schema.declared_specs(target_table, job.columns, target_dialect)
     mode = _choose_mode(source_order, target_order, target_table.name)
+    hashings = _hashings(source_dialect, source, target_dialect, target, source_specs, specs)
     return Plan(
         source_table=source_table,
         target_table=target_table,
@@ -100,8 +104,24 @@ def make_plan(
         specs=specs,
         source_specs=source_specs,
         equals=[_equality(spec) for spec in specs[len(job.key) :]],
-        hashing=common_hashing(source_dialect, source, target_dialect, target),
+        hashing=hashings[0] if hashings else None,
+        target_hashing=hashings[1] if hashings else None,
     )
+
+
+def _hashings(
+    source_dialect: Dialect,
+    source: Engine,
+    target_dialect: Dialect,
+    target: Engine,
+    source_specs: list[ColumnSpec] | None,
+    specs: list[ColumnSpec],
+) -> tuple[RowHashing, RowHashing] | None:
+    """The row hashing both servers share; one across kinds only where it is exact."""
+    found = common_hashing(source_dialect, source, target_dialect, target)
+    if found is not None and found[0].portable and not portable_columns(source_specs, specs):
+        return None
+    return found
 
 
 def _choose_mode(source: KeyOrder, target: KeyOrder, table: str) -> Mode:

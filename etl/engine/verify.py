@@ -140,15 +140,8 @@ class _Checker:
         return True
 
     def _scope(self, role: str) -> checksum.Scope:
-        plan, job = self.plan, self.job
-        assert plan.hashing is not None
-        if role == "source":
-            return checksum.Scope(
-                plan.source_table, job.columns, job.key, plan.source_dialect, plan.hashing
-            )
-        return checksum.Scope(
-            plan.target_table, job.columns, job.key, plan.target_dialect, plan.hashing
-        )
+        source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
+        return source if role == "source" else target
 
     def _compare_range(self, lo: Key | None, hi: Key | None) -> None:
         plan, job = self.plan, self.job
