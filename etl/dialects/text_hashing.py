@@ -90,8 +90,10 @@ def _mysql(quote: Quote, columns: Sequence[str]) -> str:
 
 
 def _postgresql(quote: Quote, columns: Sequence[str]) -> str:
+    """Each value as its output text: what the driver reads (``::text`` would trim a CHAR)."""
     parts = ", ".join(
-        f"COALESCE(octet_length({quote(name)}::text) || ':' || {quote(name)}::text, 'N')"
+        f"CASE WHEN {quote(name)} IS NULL THEN 'N' "
+        f"ELSE octet_length(concat({quote(name)})) || ':' || concat({quote(name)}) END"
         for name in columns
     )
     return f"(concat_ws('#', {parts}) COLLATE \"C\")"
