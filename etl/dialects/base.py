@@ -205,6 +205,22 @@ class Dialect:
         """Insert rows, or update the non-key columns where the key exists."""
         raise NotImplementedError
 
+    def insert_new(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """Write rows whose keys this transaction found absent: an upsert by default.
+
+        A database with a cheaper bulk path uses it. A key there after all (a batch
+        redone after a commit whose answer was lost) is then a data error, and the batch
+        is redone isolating rows, which upserts.
+        """
+        self.upsert(session, table, columns, key, rows)
+
     # What this database can do beyond rows -----------------------------------
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:

@@ -66,7 +66,8 @@ class FullPass:
         if checkpoint is None or checkpoint.phase == UPSERT:
             run_phase(run, LookupUpserts(run, workers), checkpoint.last_key if checkpoint else None)
             checkpoint = None
-        if run.job.delete_policy == "propagate":
+        # A target empty at the start holds only what this pass wrote: nothing to sweep.
+        if run.job.delete_policy == "propagate" and run.budget.target_rows > 0:
             lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
             run_phase(run, Sweep(), lo)
         elif run.write and run.checkpoint_stored:

@@ -125,7 +125,7 @@ def lookup_changes(
 
 
 def apply(run: Run, target: Session, changes: Changes, *, isolate: bool) -> list[Rejected]:
-    """Deletes first, then upserts; the rows the target refused, with its own message.
+    """Deletes first, then inserts and updates; the rows the target refused, with its reason.
 
     Always none unless ``isolate``, when a refused row no longer fails the whole batch.
     """
@@ -133,10 +133,12 @@ def apply(run: Run, target: Session, changes: Changes, *, isolate: bool) -> list
         return []
     plan, job = run.plan, run.job
     store.delete_keys(target, plan.target_table, job.key, changes.deletes, plan.target_dialect)
-    rows = [*changes.inserts, *changes.updates]
     if isolate:
-        return _upsert_isolating(run, target, rows)
-    plan.target_dialect.upsert(target, plan.target_table, job.columns, job.key, rows)
+        return _upsert_isolating(run, target, [*changes.inserts, *changes.updates])
+    # Inserts are keys this transaction found absent (deleted spellings are gone now).
+    dialect = plan.target_dialect
+    dialect.insert_new(target, plan.target_table, job.columns, job.key, changes.inserts)
+    dialect.upsert(target, plan.target_table, job.columns, job.key, changes.updates)
     return []
 
 

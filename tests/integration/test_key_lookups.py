@@ -20,10 +20,12 @@ from sqlalchemy import (
     create_engine,
     insert,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl.dialects import dialect_of
 from etl.engine import store
+from etl.engine.retry import is_data_error
 
 
 @pytest.fixture(params=["mariadb", "postgresql", "sqlite"])
@@ -107,5 +109,34 @@ def test_a_case_insensitive_column_finds_every_spelling_it_calls_equal(engine: E
         with Session(engine) as session:
             found = store.read_keys(session, table, ["name", "v"], ["name"], [("anna",)], dialect)
         assert found == [("Anna", 1)]
+    finally:
+        table.drop(engine)
+
+
+def test_inserting_a_key_already_there_is_a_data_error(engine: Engine) -> None:
+    """insert_new may skip the conflict check; a key already there must then fail as data.
+
+    The batch driver redoes such a batch isolating rows, which upserts.
+    """
+    table = Table(
+        "new_keys",
+        MetaData(),
+        Column("name", String(20), primary_key=True),
+        Column("v", Integer),
+    )
+    table.create(engine)
+    try:
+        dialect = dialect_of(engine)
+        with Session(engine) as session, session.begin():
+            dialect.insert_new(session, table, ["name", "v"], ["name"], [("a", 1), ("b", 2)])
+        with Session(engine) as session, session.begin():
+            dialect.upsert(session, table, ["name", "v"], ["name"], [("a", 3)])
+        if dialect.family != "postgresql":  # elsewhere insert_new is the upsert
+            with Session(engine) as session, session.begin():
+                dialect.insert_new(session, table, ["name", "v"], ["name"], [("b", 4)])
+            return
+        with pytest.raises(DBAPIError) as raised, Session(engine) as session, session.begin():
+            dialect.insert_new(session, table, ["name", "v"], ["name"], [("b", 4)])
+        assert is_data_error(raised.value)
     finally:
         table.drop(engine)
