@@ -47,10 +47,16 @@ def _collation(pair: DatabasePair) -> str | None:
 
 
 def _run(pair: DatabasePair, **options: Any) -> tuple[RunResult, list[dict[str, Any]]]:
+    """A run that succeeds; its batch_committed and buckets_* log events."""
     with capture_logs() as logs:
         result = pair.run(**options)
     assert result.status == "succeeded", result.error
-    return result, [e for e in logs if e["event"] == "batch_committed"]
+    wanted = ("batch_committed", "buckets_compared", "buckets_drilled")
+    return result, [e for e in logs if e["event"] in wanted]
+
+
+def _batches(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == "batch_committed"]
 
 
 def _writes(result: RunResult) -> tuple[int, int, int]:
@@ -65,9 +71,13 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     assert "sweep" not in {b["phase"] for b in loaded}  # an empty target: nothing to sweep
     assert same_floats(across.rows("target"), across.rows("source"))
 
-    again, batches = _run(across, batch_size=50)
+    again, events = _run(across, batch_size=50)
+    batches = _batches(events)
     assert {b["via"] for b in batches} == {"buckets"}
-    assert len(batches) == 1  # one summary query per side, nothing drilled
+    assert len(batches) == 1  # one summary query per side
+    # Every bucket agreed: NULL, '', Unicode, trailing spaces and floats hash alike.
+    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
+    assert not [e for e in events if e["event"] == "buckets_drilled"]
     assert _writes(again) == (0, 0, 0)
     assert again.counts.unchanged == len(KEYS) + len(FILLER)
 
@@ -77,13 +87,18 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     across.execute("source", "UPDATE students SET course = 'ñ' WHERE first_name = 'Straße'")
     across.execute("source", "DELETE FROM students WHERE first_name IN ('K0100', 'K0200')")
     across.insert("source", [("Ärger", "Öl", "x", 9.5), ("new", "row", None, None)])
-    changed, batches = _run(across, batch_size=50)
-    assert {b["via"] for b in batches} == {"buckets"}
+    changed, events = _run(across, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"buckets"}
     assert _writes(changed) == (2, 4, 2)
+    drilled = [e for e in events if e["event"] == "buckets_drilled"]
+    # Only the differing keys were read: every other row matched by its token.
+    assert sum(e["upserts"] for e in drilled) == 6
+    assert sum(e["deletes"] for e in drilled) == 2
     assert same_floats(across.rows("target"), across.rows("source"))
 
-    quiet, _ = _run(across, batch_size=50)
+    quiet, events = _run(across, batch_size=50)
     assert _writes(quiet) == (0, 0, 0)
+    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
 
 
 def test_a_key_respelled_under_a_case_insensitive_source(across: DatabasePair) -> None:
@@ -91,8 +106,8 @@ def test_a_key_respelled_under_a_case_insensitive_source(across: DatabasePair) -
     across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
     _run(across, batch_size=50)
     across.execute("source", "UPDATE students SET first_name = 'Anna' WHERE last_name = 'smith'")
-    result, batches = _run(across, batch_size=50)
-    assert {b["via"] for b in batches} == {"buckets"}
+    result, events = _run(across, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"buckets"}
     assert _writes(result) == (1, 0, 1)
     target = across.rows("target")
     assert same_floats(target, across.rows("source"))
@@ -120,7 +135,8 @@ def test_many_changes_in_many_batches_and_a_crash_half_way(
     crashed = across.run(batch_size=20)
     assert crashed.status == "failed"
     monkeypatch.setattr(engine_rows, "apply", real)
-    _, batches = _run(across, batch_size=20)
+    _, events = _run(across, batch_size=20)
+    batches = _batches(events)
     assert {b["via"] for b in batches} == {"buckets"}
     assert len(batches) > 1
     assert same_floats(across.rows("target"), across.rows("source"))
@@ -142,8 +158,8 @@ def test_range_checksums_between_kinds(binary_maria_to_pg: DatabasePair) -> None
     pair.create_source([*KEYS, *FILLER], key_collation="utf8mb4_nopad_bin")
     first, _ = _run(pair, batch_size=50)
     assert first.mode == "range"
-    again, batches = _run(pair, batch_size=50)
-    assert {b["via"] for b in batches} == {"checksum"}
+    again, events = _run(pair, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"checksum"}
     assert _writes(again) == (0, 0, 0)
     pair.execute("source", "UPDATE students SET course = NULL WHERE first_name = 'Bob '")
     pair.execute("source", "DELETE FROM students WHERE first_name = 'K0300'")
@@ -164,7 +180,7 @@ def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) 
     pair.insert("source", FILLER)
     _run(pair, batch_size=100)
     pair.execute("source", "UPDATE students SET score = 7 WHERE first_name = 'K0001'")
-    result, batches = _run(pair, batch_size=100)
-    assert "buckets" not in {b["via"] for b in batches}
+    result, events = _run(pair, batch_size=100)
+    assert "buckets" not in {b["via"] for b in _batches(events)}
     assert _writes(result) == (0, 1, 0)
     assert same_floats(pair.rows("target"), pair.rows("source"))

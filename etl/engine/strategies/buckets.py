@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import structlog
+
 from etl.core import buckets
 from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key, missing_keys
@@ -26,6 +28,8 @@ from etl.engine.batches import Batch
 from etl.engine.run import Run
 from etl.engine.unit_of_work import UnitOfWork
 from etl.engine.workers import Workers
+
+log = structlog.get_logger("etl.sync")
 
 PHASE = "buckets"
 GROUP_BATCHES = 20
@@ -98,6 +102,7 @@ class Buckets:
             lambda t: checksum.bucket_summaries(t, target, self.buckets),
         )
         differ = buckets.differing(theirs, ours)
+        log.info("buckets_compared", buckets=self.buckets, differing=len(differ))
         unchanged = sum(theirs[b][0] for b in theirs.keys() - set(differ))
         sizes = {b: max(theirs.get(b, (0,))[0], ours.get(b, (0,))[0]) for b in differ}
         limit = GROUP_BATCHES * run.options.batch_size
@@ -111,6 +116,13 @@ class Buckets:
             lambda t: checksum.bucket_tokens(t, target, self.buckets, group),
         )
         found = buckets.differences(theirs, ours)
+        log.info(
+            "buckets_drilled",
+            buckets=len(group),
+            upserts=len(found.upserts),
+            deletes=len(found.deletes),
+            equal=found.equal,
+        )
         deletes = found.deletes if run.job.delete_policy == "propagate" else []
         size = run.options.batch_size
         for start in range(0, max(len(found.upserts), len(deletes)), size):
