@@ -16,7 +16,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from etl.engine import rows as engine_rows
+from etl.engine.db import make_databases
 from etl.engine.results import RunResult
+from etl.engine.verify import verify_job
+from jobs.students import JOB
 from tests.conftest import _pair
 from tests.helpers.support import DatabasePair, same_floats
 
@@ -184,3 +187,20 @@ def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) 
     assert "buckets" not in {b["via"] for b in _batches(events)}
     assert _writes(result) == (0, 1, 0)
     assert same_floats(pair.rows("target"), pair.rows("source"))
+
+
+def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
+    """One summary per side proves no drift; a difference still reads rows to name keys."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=50)
+    databases = make_databases(across.settings())
+    try:
+        clean = verify_job(JOB, databases, page_size=50)
+        assert (clean.mode, clean.drift, clean.ranges_compared) == ("lookup", 0, 0)
+        assert clean.source_rows == clean.target_rows == len(KEYS) + len(FILLER)
+        across.execute("target", "UPDATE students SET course = 'edited' WHERE first_name = 'K0003'")
+        drifted = verify_job(JOB, databases, page_size=50)
+        assert drifted.counts == {"missing": 0, "extra": 0, "changed": 1}
+        assert drifted.ranges_compared > 0
+    finally:
+        databases.dispose()
