@@ -44,20 +44,21 @@ def differing(source: Mapping[int, Summary], target: Mapping[int, Summary]) -> l
 
 
 def groups(buckets: Sequence[int], rows: Mapping[int, int], limit: int) -> list[list[int]]:
-    """Buckets in groups of at most ``limit`` rows (a bucket larger than that alone)."""
-    found: list[list[int]] = []
-    current: list[int] = []
-    held = 0
+    """Buckets in as few groups of about ``limit`` rows as hold them, evenly filled.
+
+    Each group costs a scan of the table on both sides, so there are no more groups
+    than ``ceil(total / limit)``; spreading the rows evenly over them (consecutive
+    buckets) keeps the tokens held at once lower than filling each group to the limit
+    would. A group exceeds ``limit`` by at most one bucket.
+    """
+    total = sum(rows.get(bucket, 0) for bucket in buckets)
+    count = max(1, -(-total // max(1, limit)))
+    found: list[list[int]] = [[] for _ in range(count)]
+    before = 0
     for bucket in buckets:
-        size = rows.get(bucket, 0)
-        if current and held + size > limit:
-            found.append(current)
-            current, held = [], 0
-        current.append(bucket)
-        held += size
-    if current:
-        found.append(current)
-    return found
+        found[min(count - 1, before * count // total) if total else 0].append(bucket)
+        before += rows.get(bucket, 0)
+    return [group for group in found if group]
 
 
 @dataclass(frozen=True)

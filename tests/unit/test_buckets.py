@@ -33,10 +33,17 @@ def test_buckets_differ_by_summary_or_by_absence() -> None:
     assert differing(source, dict(source)) == []
 
 
-def test_groups_stay_under_the_limit_unless_one_bucket_is_larger() -> None:
+def test_groups_are_as_few_as_the_limit_allows_and_even() -> None:
     rows = {0: 3, 1: 3, 2: 9, 3: 1, 4: 1}
     assert groups([0, 1, 2, 3, 4], rows, 6) == [[0, 1], [2], [3, 4]]
     assert groups([], rows, 6) == []
+    assert groups([7], {}, 6) == [[7]]  # a bucket only the other side has
+    # 61 buckets of 5000 under a 100k limit: 4 groups of ~76k rather than 20 + 20 + 20 + 1.
+    sizes = dict.fromkeys(range(61), 5000)
+    found = groups(list(sizes), sizes, 100_000)
+    assert len(found) == 4
+    assert sorted(len(group) for group in found) == [15, 15, 15, 16]
+    assert [b for group in found for b in group] == list(range(61))
 
 
 def test_differences_by_exact_key() -> None:
