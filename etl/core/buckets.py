@@ -2,13 +2,14 @@
 
 Both servers put each row in the bucket its key's exact bytes hash to, so a bucket
 holds the same keys on both sides whatever their collations. Buckets whose count and
-checksum agree hold the same rows; the others are drilled into, a group at a time,
-by one (key, row hash) token per row.
+checksum agree hold the same rows; the others are drilled into by one (key, row hash)
+token per row, both sides streamed in bucket order and merged bucket by bucket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from etl.core.diff import Key
@@ -43,24 +44,6 @@ def differing(source: Mapping[int, Summary], target: Mapping[int, Summary]) -> l
     return sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b))
 
 
-def groups(buckets: Sequence[int], rows: Mapping[int, int], limit: int) -> list[list[int]]:
-    """Buckets in as few groups of about ``limit`` rows as hold them, evenly filled.
-
-    Each group costs a scan of the table on both sides, so there are no more groups
-    than ``ceil(total / limit)``; spreading the rows evenly over them (consecutive
-    buckets) keeps the tokens held at once lower than filling each group to the limit
-    would. A group exceeds ``limit`` by at most one bucket.
-    """
-    total = sum(rows.get(bucket, 0) for bucket in buckets)
-    count = max(1, -(-total // max(1, limit)))
-    found: list[list[int]] = [[] for _ in range(count)]
-    before = 0
-    for bucket in buckets:
-        found[min(count - 1, before * count // total) if total else 0].append(bucket)
-        before += rows.get(bucket, 0)
-    return [group for group in found if group]
-
-
 @dataclass(frozen=True)
 class Differences:
     """What one group's tokens showed."""
@@ -82,3 +65,35 @@ def differences(source: Mapping[Key, str], target: Mapping[Key, str]) -> Differe
     upserts = [key for key, row in source.items() if target.get(key) != row]
     deletes = [key for key in target if key not in source]
     return Differences(upserts, deletes, len(source) - len(upserts))
+
+
+Tokens = dict[Key, str]
+"""One bucket's rows on one side: exact key -> row hash."""
+
+
+def by_bucket(rows: Iterable[tuple[int, Key, str]]) -> Iterator[tuple[int, Tokens]]:
+    """(bucket, key, row hash) rows ordered by bucket, as one token dict per bucket."""
+    for bucket, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield bucket, {key: row for _, key, row in group}
+
+
+def merged(
+    source: Iterable[tuple[int, Tokens]], target: Iterable[tuple[int, Tokens]]
+) -> Iterator[tuple[int, Differences]]:
+    """Each bucket either side has, in bucket order, with what its tokens showed.
+
+    Both inputs ascend by bucket. A bucket only one side has compares with nothing.
+    """
+    theirs, ours = iter(source), iter(target)
+    a, b = next(theirs, None), next(ours, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[0], differences(a[1], {})
+            a = next(theirs, None)
+        elif a is None or b[0] < a[0]:
+            yield b[0], differences({}, b[1])
+            b = next(ours, None)
+        else:
+            yield a[0], differences(a[1], b[1])
+            a, b = next(theirs, None), next(ours, None)

@@ -29,7 +29,7 @@ Three levels, each cheaper than reading rows:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,21 +151,30 @@ def bucket_summaries(session: Session, scope: Scope, buckets: int) -> dict[int, 
     return {int(row[0]): tuple(int(v) for v in row[1:]) for row in session.execute(query)}
 
 
-def bucket_tokens(
+def bucket_stream(
     session: Session, scope: Scope, buckets: int, chosen: Sequence[int]
-) -> dict[Key, str]:
-    """Exact key -> row hash of every row in the ``chosen`` buckets."""
+) -> Iterator[tuple[int, Key, str]]:
+    """(bucket, exact key, row hash) of every row in the ``chosen`` buckets, by bucket.
+
+    Streamed (a server-side cursor): the client holds a bucket at a time, however
+    large the table; the server sorts by the bucket number alone.
+    """
     quote, table = quoting(session), scope.table
     bucket = literal_column(scope.hashing.bucket(quote, scope.key, buckets), Integer())
     row_hash = literal_column(scope.hashing.row_hash(quote, scope.columns), String())
-    query = select(*[table.c[name] for name in scope.key], row_hash).where(
-        bucket.in_(bindparam("buckets", expanding=True))
+    query = (
+        select(bucket, *[table.c[name] for name in scope.key], row_hash)
+        .where(bucket.in_(bindparam("buckets", expanding=True)))
+        .order_by(literal_column("1"))
     )
     width = len(scope.key)
-    return {
-        tuple(row[:width]): str(row[width])
-        for row in session.execute(query, {"buckets": list(chosen)})
-    }
+    result = session.execute(
+        query,
+        {"buckets": list(chosen)},
+        execution_options={"stream_results": True, "yield_per": _HASHES_PER_QUERY},
+    )
+    for row in result:
+        yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:

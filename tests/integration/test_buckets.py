@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from etl.engine import checksum
 from etl.engine import rows as engine_rows
 from etl.engine.db import make_databases
 from etl.engine.results import RunResult
+from etl.engine.strategies import buckets as bucket_strategy
 from etl.engine.verify import verify_job
 from jobs.students import JOB
 from tests.conftest import _pair
@@ -204,3 +206,48 @@ def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
         assert drifted.ranges_compared > 0
     finally:
         databases.dispose()
+
+
+def test_a_drill_that_holds_few_keys_resumes_where_it_stopped(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streams stop once a batch of keys differ, and the next round goes on."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -2 WHERE first_name LIKE 'K00%'")
+    across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K03%'")
+    monkeypatch.setattr(bucket_strategy, "HELD_BATCHES", 1)
+    result, events = _run(across, batch_size=20)
+    drilled = [e for e in events if e["event"] == "buckets_drilled"]
+    assert len(drilled) > 1
+    assert sum(e["upserts"] for e in drilled) == 100
+    assert sum(e["deletes"] for e in drilled) == 100
+    assert _writes(result) == (0, 100, 100)
+    assert same_floats(across.rows("target"), across.rows("source"))
+
+
+def test_a_source_stream_that_fails_half_way_deletes_nothing(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Buckets the failed source never sent must not look deleted."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -3 WHERE first_name LIKE 'K01%'")
+    real = checksum.bucket_stream
+
+    def failing(session: Any, scope: Any, buckets: int, chosen: Any) -> Any:
+        rows = real(session, scope, buckets, chosen)
+        if scope.dialect.family == across.source_backend.replace("mariadb", "mysql"):
+            for count, row in enumerate(rows):
+                if count == 10:
+                    raise RuntimeError("source lost half way")
+                yield row
+        else:
+            yield from rows
+
+    monkeypatch.setattr(checksum, "bucket_stream", failing)
+    before = across.rows("target")
+    failed = across.run(batch_size=20)
+    assert failed.status == "failed"
+    assert failed.counts.deleted == 0
+    assert across.rows("target") == before

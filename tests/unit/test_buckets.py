@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from etl.core.buckets import bucket_count, differences, differing, groups, portable_columns
+from etl.core.buckets import (
+    bucket_count,
+    by_bucket,
+    differences,
+    differing,
+    merged,
+    portable_columns,
+)
 from etl.core.validate import ColumnSpec
 
 
@@ -33,19 +40,6 @@ def test_buckets_differ_by_summary_or_by_absence() -> None:
     assert differing(source, dict(source)) == []
 
 
-def test_groups_are_as_few_as_the_limit_allows_and_even() -> None:
-    rows = {0: 3, 1: 3, 2: 9, 3: 1, 4: 1}
-    assert groups([0, 1, 2, 3, 4], rows, 6) == [[0, 1], [2], [3, 4]]
-    assert groups([], rows, 6) == []
-    assert groups([7], {}, 6) == [[7]]  # a bucket only the other side has
-    # 61 buckets of 5000 under a 100k limit: 4 groups of ~76k rather than 20 + 20 + 20 + 1.
-    sizes = dict.fromkeys(range(61), 5000)
-    found = groups(list(sizes), sizes, 100_000)
-    assert len(found) == 4
-    assert sorted(len(group) for group in found) == [15, 15, 15, 16]
-    assert [b for group in found for b in group] == list(range(61))
-
-
 def test_differences_by_exact_key() -> None:
     source = {("anna",): "h1", ("bob",): "h2", ("cy",): "h3"}
     target = {("Anna",): "h1", ("bob",): "hX", ("cy",): "h3", ("dee",): "h4"}
@@ -53,3 +47,17 @@ def test_differences_by_exact_key() -> None:
     assert found.upserts == [("anna",), ("bob",)]
     assert found.deletes == [("Anna",), ("dee",)]
     assert found.equal == 1
+
+
+def test_streams_ordered_by_bucket_merge_bucket_by_bucket() -> None:
+    source = [(1, ("a",), "h"), (1, ("b",), "h"), (3, ("c",), "h")]
+    target = [(1, ("a",), "h"), (2, ("z",), "h"), (3, ("c",), "x")]
+    found = list(merged(by_bucket(source), by_bucket(target)))
+    assert [bucket for bucket, _ in found] == [1, 2, 3]
+    one, two, three = (d for _, d in found)
+    assert (one.upserts, one.deletes, one.equal) == ([("b",)], [], 1)
+    assert (two.upserts, two.deletes, two.equal) == ([], [("z",)], 0)
+    assert (three.upserts, three.deletes, three.equal) == ([("c",)], [], 0)
+    assert list(merged([], [])) == []
+    only = list(merged(by_bucket(source), []))
+    assert [d.upserts for _, d in only] == [[("a",), ("b",)], [("c",)]]
