@@ -41,13 +41,12 @@ from sqlalchemy.types import TypeEngine
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting, wrap_driver_error
+from etl.dialects.postgresql_hashing import HASHING
 from etl.dialects.text_hashing import POSTGRESQL_TEXT
 from etl.dialects.types import (
-    KEY_HASH_DIGITS,
     ErrorKind,
     FileLock,
     KeyOrder,
-    Quote,
     RowHashing,
     ServerLock,
 )
@@ -208,7 +207,7 @@ class PostgreSQLDialect(Dialect):
         _copy_in(session.connection(), statement, rows)
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
-        return (_HASHING, POSTGRESQL_TEXT)
+        return (HASHING, POSTGRESQL_TEXT)
 
     def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
         """A session-level advisory lock on a dedicated connection: alive means held."""
@@ -277,44 +276,3 @@ def _copy_in(connection: Connection, statement: str, rows: Sequence[Row]) -> Non
         raise wrap_driver_error(connection, error, cursor, statement, None) from error
     finally:
         cursor.close()
-
-
-class _Hashing:
-    """md5 for tokens, the 64-bit ``hashtextextended`` for summaries."""
-
-    name = "postgresql"
-    portable = False
-
-    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"substr(md5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"substr(md5({_parts(quote, columns)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        # hashtextextended (the hash behind hash partitioning, stable across versions)
-        # costs the server less than half of md5; sum() of bigint is numeric, so it
-        # cannot overflow. COLLATE "C": a plain byte hash, whatever the collation.
-        return [f'hashtextextended(({_parts(quote, columns)}) COLLATE "C", 0)']
-
-    def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
-        digest = f"('x' || substr(md5({_parts(quote, key)}), 1, 8))::bit(32)::bigint"
-        return f"mod({digest}, {int(buckets)})"
-
-    def tokens(self, key_hash: str, row_hash: str) -> str:
-        return f"string_agg({key_hash} || ':' || {row_hash}, ',')"
-
-    def prepare_tokens(self, session: Session) -> None:
-        """Nothing: string_agg has no length limit short of 1 GB."""
-
-
-_HASHING = _Hashing()
-
-
-def _parts(quote: Quote, columns: Sequence[str]) -> str:
-    """The values as length-prefixed text, NULL as 'N', joined by '#'."""
-    parts = ", ".join(
-        f"COALESCE(length({quote(name)}::text) || ':' || {quote(name)}::text, 'N')"
-        for name in columns
-    )
-    return f"concat_ws('#', {parts})"
