@@ -66,12 +66,16 @@ def every_dialect() -> tuple[Dialect, ...]:
 
 def common_hashing(
     source: Dialect, source_engine: Engine, target: Dialect, target_engine: Engine
-) -> RowHashing | None:
-    """The first row hashing both servers compute alike; None: no range checksums."""
-    theirs = {hashing.name for hashing in target.row_hashings(target_engine)}
+) -> tuple[RowHashing, RowHashing] | None:
+    """The first row hashing both servers compute alike, as each side's SQL; None: none.
+
+    Of one kind both are the same object; across kinds each side writes its own SQL
+    for the same computation (a ``portable`` hashing).
+    """
+    theirs = {hashing.name: hashing for hashing in target.row_hashings(target_engine)}
     for hashing in source.row_hashings(source_engine):
         if hashing.name in theirs:
-            return hashing
+            return hashing, theirs[hashing.name]
     return None
 
 

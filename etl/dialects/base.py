@@ -127,6 +127,15 @@ class Dialect(ColumnTypes):
         bounds = [literal(value, column.type) for column, value in zip(columns, lo, strict=True)]
         return tuple_(*columns) > tuple_(*bounds)
 
+    def keys_in(self, table: Table, key: Sequence[str], keys: Sequence[Key]) -> ColumnElement[bool]:
+        """Rows whose key the database calls equal to one of ``keys`` (none has a NULL part).
+
+        Each value binds with its column's type; the comparison is the column's own, so a
+        case-insensitive collation finds 'Anna' for 'anna'. Generic: ``(a, b) IN ((..), ..)``,
+        which MySQL and MariaDB turn into index lookups (MariaDB joins a table of values).
+        """
+        return tuple_(*[table.c[name] for name in key]).in_(list(keys))
+
     # Key order ---------------------------------------------------------------
 
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
@@ -209,6 +218,22 @@ class Dialect(ColumnTypes):
     ) -> None:
         """Insert rows, or update the non-key columns where the key exists."""
         raise NotImplementedError
+
+    def insert_new(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """Write rows whose keys this transaction found absent: an upsert by default.
+
+        A database with a cheaper bulk path uses it. A key there after all (a batch
+        redone after a commit whose answer was lost) is then a data error, and the batch
+        is redone isolating rows, which upserts.
+        """
+        self.upsert(session, table, columns, key, rows)
 
     # What this database can do beyond rows -----------------------------------
 

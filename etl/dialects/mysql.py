@@ -42,6 +42,7 @@ from etl.dialects.base import Dialect, bound_rows, quoting
 from etl.dialects.mysql_errors import DATA, TRANSIENT
 from etl.dialects.mysql_hashing import CRC, MD5
 from etl.dialects.mysql_types import MySQLTypes, mariadb_json_columns
+from etl.dialects.text_hashing import MYSQL_TEXT
 from etl.dialects.types import (
     ErrorKind,
     FileLock,
@@ -187,7 +188,7 @@ class MySQLDialect(MySQLTypes, Dialect):
         session.execute(insert.on_duplicate_key_update(update), records)
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
-        return (MD5,)
+        return (MD5, MYSQL_TEXT)
 
     def copies_text_to(self, target: Dialect) -> bool:
         return isinstance(target, MySQLDialect)
@@ -291,7 +292,8 @@ class MariaDBDialect(MySQLDialect):
 
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
         version = engine.dialect.server_version_info or ()
-        return (CRC, MD5) if tuple(version[:2]) >= (10, 8) else (MD5,)
+        own = (CRC, MD5) if tuple(version[:2]) >= (10, 8) else (MD5,)
+        return (*own, MYSQL_TEXT)
 
 
 def _expanded(columns: list[Any], bound: Key, *, after: bool) -> ColumnElement[bool]:

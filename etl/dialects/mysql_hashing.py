@@ -19,6 +19,7 @@ class Md5Hashing:
     """MD5 of an exact serialization: any MySQL or MariaDB computes the same."""
 
     name = "mysql-md5"
+    portable = False
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
         return f"SUBSTRING(MD5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
@@ -29,6 +30,10 @@ class Md5Hashing:
     def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
         # 60 bits per row: a sum over any table fits a DECIMAL.
         return [f"CAST(CONV(SUBSTRING(MD5({_parts(quote, columns)}), 1, 15), 16, 10) AS UNSIGNED)"]
+
+    def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
+        digest = f"CAST(CONV(SUBSTRING(MD5({_parts(quote, key)}), 1, 8), 16, 10) AS UNSIGNED)"
+        return f"{digest} MOD {int(buckets)}"
 
     def tokens(self, key_hash: str, row_hash: str) -> str:
         return f"GROUP_CONCAT(CONCAT({key_hash}, ':', {row_hash}) SEPARATOR ',')"
@@ -51,6 +56,9 @@ class CrcHashing(Md5Hashing):
 
     def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
         return f"CONCAT(CRC32({_parts(quote, columns)}), '.', CRC32C({_plain(quote, columns)}))"
+
+    def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
+        return f"CRC32({_parts(quote, key)}) MOD {int(buckets)}"
 
     def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
         return [f"CRC32({_parts(quote, columns)})", f"CRC32C({_plain(quote, columns)})"]

@@ -7,19 +7,47 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import URL, Connection, Engine, Float, Table, text
+from sqlalchemy import (
+    URL,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Float,
+    Integer,
+    Interval,
+    LargeBinary,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+    Uuid,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from etl.config import DatabaseSettings
-from etl.core.diff import Row
+from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, bound_rows, quoting, wrap_driver_error
+from etl.dialects.postgresql_hashing import HASHING
 from etl.dialects.postgresql_types import PostgreSQLTypes
+from etl.dialects.text_hashing import POSTGRESQL_TEXT
 from etl.dialects.types import (
-    KEY_HASH_DIGITS,
     ErrorKind,
     FileLock,
     KeyOrder,
-    Quote,
     RowHashing,
     ServerLock,
 )
@@ -57,6 +85,30 @@ class PostgreSQLDialect(PostgreSQLTypes, Dialect):
             "tcp_user_timeout": settings.read_timeout * 1000,
         }
         return connect_args, {"pool_pre_ping": True, "pool_recycle": settings.pool_recycle}
+
+    def keys_in(self, table: Table, key: Sequence[str], keys: Sequence[Key]) -> ColumnElement[bool]:
+        """``(a, b) IN (SELECT * FROM unnest(CAST(%s AS TEXT[]), ...))``: one array per column.
+
+        PostgreSQL plans a long ``(a, b) IN ((..), ..)`` list as a filter on every row it
+        scans (about 2 s for 5000 keys in 300k rows); against ``unnest`` of typed arrays
+        it plans a semi-join, index lookups or a hash join, whichever costs less (under
+        0.15 s). Each array has its column's type without a length, precision or scale:
+        a cast to VARCHAR(50) or TIMESTAMP(0) would cut or round a key into another.
+        Types with no such array (an enum) keep the generic list.
+        """
+        columns = [table.c[name] for name in key]
+        kinds = [_array_element(column.type) for column in columns]
+        if not keys or any(kind is None for kind in kinds):
+            return super().keys_in(table, key, keys)
+        arrays = [
+            cast(bindparam(None, [k[i] for k in keys], type_=ARRAY(kind)), ARRAY(kind))
+            for i, kind in enumerate(kinds)
+            if kind is not None
+        ]
+        listed = select(
+            func.unnest(*arrays).table_valued(*[f"k{i}" for i in range(len(key))]).render_derived()
+        )
+        return tuple_(*columns).in_(listed)
 
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
         """Column collations; the database default spelled as its locale (``icu:`` + ICU's)."""
@@ -139,8 +191,25 @@ class PostgreSQLDialect(PostgreSQLTypes, Dialect):
         )
         connection.exec_driver_sql(f"DELETE FROM {stage}")
 
+    def insert_new(
+        self,
+        session: Session,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Row],
+    ) -> None:
+        """COPY straight into the table: half the time of the staged upsert (16 ms
+        against 34 ms per 5000 rows), no staging table, no conflict check."""
+        if not rows:
+            return
+        preparer = session.get_bind().dialect.identifier_preparer
+        names = ", ".join(preparer.quote(n) for n in columns)
+        statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+        _copy_in(session.connection(), statement, bound_rows(session, table, columns, rows))
+
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
-        return (_HASHING,)
+        return (HASHING, POSTGRESQL_TEXT)
 
     def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
         """A session-level advisory lock on a dedicated connection: alive means held."""
@@ -160,6 +229,27 @@ class PostgreSQLDialect(PostgreSQLTypes, Dialect):
             lost = type(error).__name__ in ("OperationalError", "InterfaceError")
             return "transient" if lost else "permanent"
         return classify_sqlstate(str(sqlstate))
+
+
+def _array_element(kind: TypeEngine[Any]) -> TypeEngine[Any] | None:
+    """The type of an array of key values for a column of this type, unsized; None: none."""
+    if isinstance(kind, Enum):
+        return None  # a PostgreSQL enum compares with its own type only
+    if isinstance(kind, String):
+        return Text()
+    if isinstance(kind, Integer):
+        return BigInteger()
+    if isinstance(kind, Float):
+        return Float()
+    if isinstance(kind, Numeric):
+        return Numeric()
+    if isinstance(kind, DateTime):
+        return DateTime(timezone=kind.timezone)
+    if isinstance(kind, Time):
+        return Time(timezone=kind.timezone)
+    if isinstance(kind, Date | LargeBinary | Boolean | Uuid | Interval):
+        return type(kind)()
+    return None
 
 
 def classify_sqlstate(sqlstate: str) -> ErrorKind:
@@ -188,39 +278,3 @@ def _copy_in(connection: Connection, statement: str, rows: Sequence[Row]) -> Non
         raise wrap_driver_error(connection, error, cursor, statement, None) from error
     finally:
         cursor.close()
-
-
-class _Hashing:
-    """md5 for tokens, the 64-bit ``hashtextextended`` for summaries."""
-
-    name = "postgresql"
-
-    def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"substr(md5({_parts(quote, key)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"substr(md5({_parts(quote, columns)}), 1, {KEY_HASH_DIGITS})"
-
-    def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        # hashtextextended (the hash behind hash partitioning, stable across versions)
-        # costs the server less than half of md5; sum() of bigint is numeric, so it
-        # cannot overflow. COLLATE "C": a plain byte hash, whatever the collation.
-        return [f'hashtextextended(({_parts(quote, columns)}) COLLATE "C", 0)']
-
-    def tokens(self, key_hash: str, row_hash: str) -> str:
-        return f"string_agg({key_hash} || ':' || {row_hash}, ',')"
-
-    def prepare_tokens(self, session: Session) -> None:
-        """Nothing: string_agg has no length limit short of 1 GB."""
-
-
-_HASHING = _Hashing()
-
-
-def _parts(quote: Quote, columns: Sequence[str]) -> str:
-    """The values as length-prefixed text, NULL as 'N', joined by '#'."""
-    parts = ", ".join(
-        f"COALESCE(length({quote(name)}::text) || ':' || {quote(name)}::text, 'N')"
-        for name in columns
-    )
-    return f"concat_ws('#', {parts})"

@@ -79,6 +79,9 @@ class RowHashing(Protocol):
 
     name: str
     """Which computation this is: both sides' hashes agree only when the names agree."""
+    portable: bool
+    """Computed alike by servers of other kinds: exact only where both sides' columns
+    are strings, integers or floats (the plan checks); False: same kind only."""
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
         """A key's hash as text: only to find rows again (a collision reads a row too many)."""
@@ -90,6 +93,10 @@ class RowHashing(Protocol):
 
     def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
         """A row's hashes as numbers whose SUMs cannot overflow."""
+        ...
+
+    def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
+        """A row's bucket, an integer in ``[0, buckets)`` from its key's exact bytes."""
         ...
 
     def tokens(self, key_hash: str, row_hash: str) -> str:

@@ -1,8 +1,11 @@
 """Checksums of key ranges, computed by the database itself: what verify and the sync share.
 
 Only where both servers hash rows alike (a :class:`~etl.dialects.base.RowHashing` both
-dialects offer: MySQL/MariaDB or PostgreSQL on both sides, since each kind prints
-values its own way); the SQL of each hash lives in the dialect modules. Every
+dialects offer: their own between servers of one kind, since each kind prints values
+its own way; across MySQL/MariaDB and PostgreSQL a normalised text both print alike,
+only for string, integer and float columns); the SQL of each hash lives in the
+dialect modules. Bucket summaries (:func:`bucket_summaries`, :func:`bucket_tokens`)
+serve sides whose key ranges disagree. Every
 expression there is exact on keys: values are hashed as their bytes (binary casts,
 so a case-insensitive collation's 'anna' = 'Anna' does not hide a change), each
 prefixed with its length (so ('ab', 'c') differs from ('a', 'bc')), and NULL hashes
@@ -26,16 +29,17 @@ Three levels, each cheaper than reading rows:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Numeric, String, Table, bindparam, func, literal_column, select
+from sqlalchemy import Integer, Numeric, String, Table, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting
 from etl.dialects.types import Quote, RowHashing
+from etl.engine.plan import Plan
 from etl.engine.store import row_filter
 
 Summary = tuple[int, ...]
@@ -52,6 +56,21 @@ class Scope:
     dialect: Dialect
     hashing: RowHashing
     """SQL the server hashes rows with: both sides of a comparison use the same."""
+
+
+def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
+    """The source's and the target's scope of a plan that has a common row hashing."""
+    assert plan.hashing is not None
+    return (
+        Scope(plan.source_table, columns, key, plan.source_dialect, plan.hashing),
+        Scope(
+            plan.target_table,
+            columns,
+            key,
+            plan.target_dialect,
+            plan.target_hashing or plan.hashing,
+        ),
+    )
 
 
 def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> Summary:
@@ -125,6 +144,49 @@ def operands(session: Session, scope: Scope) -> Quote:
     """Each column as the hashes see it: quoted, and exact where its text is not."""
     quote, table, dialect = quoting(session), scope.table, scope.dialect
     return lambda name: dialect.exact_operand(quote(name), table.c[name].type)
+
+
+def bucket_summaries(session: Session, scope: Scope, buckets: int) -> dict[int, Summary]:
+    """Row count and checksums of each bucket of the whole table, in one query."""
+    quote = operands(session, scope)
+    bucket = literal_column(scope.hashing.bucket(quote, scope.key, buckets), Integer())
+    sums = [
+        literal_column(f"COALESCE(SUM({number}), 0)", Numeric())
+        for number in scope.hashing.row_sums(quote, scope.columns)
+    ]
+    query = (
+        select(bucket, func.count(), *sums)
+        .select_from(scope.table)
+        .where(*row_filter(scope.table))
+        .group_by(bucket)
+    )
+    return {int(row[0]): tuple(int(v) for v in row[1:]) for row in session.execute(query)}
+
+
+def bucket_stream(
+    session: Session, scope: Scope, buckets: int, chosen: Sequence[int]
+) -> Iterator[tuple[int, Key, str]]:
+    """(bucket, exact key, row hash) of every row in the ``chosen`` buckets, by bucket.
+
+    Streamed (a server-side cursor): the client holds a bucket at a time, however
+    large the table; the server sorts by the bucket number alone.
+    """
+    quote, table = operands(session, scope), scope.table
+    bucket = literal_column(scope.hashing.bucket(quote, scope.key, buckets), Integer())
+    row_hash = literal_column(scope.hashing.row_hash(quote, scope.columns), String())
+    query = (
+        select(bucket, *[table.c[name] for name in scope.key], row_hash)
+        .where(bucket.in_(bindparam("buckets", expanding=True)), *row_filter(table))
+        .order_by(literal_column("1"))
+    )
+    width = len(scope.key)
+    result = session.execute(
+        query,
+        {"buckets": list(chosen)},
+        execution_options={"stream_results": True, "yield_per": _HASHES_PER_QUERY},
+    )
+    for row in result:
+        yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:

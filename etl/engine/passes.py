@@ -1,8 +1,9 @@
 """What a run does between its start and its end: a full pass, or an incremental one.
 
 A full pass walks the whole key space from its checkpoint, in range mode (with range
-checksums and text copies where both sides allow) or in lookup mode (upserts, then a
-sweep for deletes). An incremental pass reads the rows changed since its watermark.
+checksums and text copies where both sides allow) or in lookup mode (bucket summaries
+where both sides hash rows alike; otherwise upserts, then a sweep for deletes).
+An incremental pass reads the rows changed since its watermark.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from etl.core.policy import refuse_obvious_mass_delete
 from etl.engine import store
 from etl.engine.batches import Strategy, log_rejects, retrying, run_phase
 from etl.engine.run import Run
-from etl.engine.strategies import checksums, text_copy
+from etl.engine.strategies import buckets, checksums, text_copy
 from etl.engine.strategies.incremental import IncrementalPages
 from etl.engine.strategies.lookup import SWEEP, UPSERT, LookupUpserts, Sweep
 from etl.engine.strategies.range_rows import RangeRows
@@ -57,11 +58,16 @@ class FullPass:
         run_phase(run, strategy, lo)
 
     def _lookup(self, run: Run, workers: Workers) -> None:
+        if buckets.usable(run):
+            # A whole pass, whatever a crashed run left: it only finds fewer differences.
+            run_phase(run, buckets.Buckets(run, workers), None)
+            return
         checkpoint = self.checkpoint
         if checkpoint is None or checkpoint.phase == UPSERT:
             run_phase(run, LookupUpserts(run, workers), checkpoint.last_key if checkpoint else None)
             checkpoint = None
-        if run.job.delete_policy == "propagate":
+        # A target empty at the start holds only what this pass wrote: nothing to sweep.
+        if run.job.delete_policy == "propagate" and run.budget.target_rows > 0:
             lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
             run_phase(run, Sweep(), lo)
         elif run.write and run.checkpoint_stored:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, Table
 
 from etl.config import DriftPolicy
+from etl.core.buckets import portable_columns
 from etl.core.diff import ValueEqual
 from etl.core.equality import equality, json_equal
 from etl.core.mapping import lossy
@@ -47,7 +48,9 @@ class Plan:
     equals: list[ValueEqual]
     """How to compare each non-key column, given the target's precision."""
     hashing: RowHashing | None
-    """How both servers hash rows alike for range checksums; None: they cannot."""
+    """How the source hashes rows alike with the target for checksums; None: they cannot."""
+    target_hashing: RowHashing | None = None
+    """The same computation as the target writes it (another object across kinds)."""
 
     @property
     def copies_text(self) -> bool:
@@ -143,6 +146,7 @@ def make_plan(
     ]
     declared = [replace(spec, kind="json") if spec.name in json else spec for spec in declared]
     mode = _choose_mode(source_order, target_order, target_table.name)
+    hashings = _hashings(source_dialect, source, target_dialect, target, source_specs, specs)
     return Plan(
         job=job,
         source_table=schema.with_types(
@@ -170,7 +174,8 @@ def make_plan(
                 declared[len(job.key) :], specs[len(job.key) :], strict=True
             )
         ],
-        hashing=common_hashing(source_dialect, source, target_dialect, target),
+        hashing=hashings[0] if hashings else None,
+        target_hashing=hashings[1] if hashings else None,
     )
 
 
@@ -190,6 +195,21 @@ def _refuse_lossy(
                 f"{source_table.c[spec.name].type!r} into target type {stored[spec.name]!r} "
                 f"would lose data ({reason})"
             )
+
+
+def _hashings(
+    source_dialect: Dialect,
+    source: Engine,
+    target_dialect: Dialect,
+    target: Engine,
+    source_specs: list[ColumnSpec] | None,
+    specs: list[ColumnSpec],
+) -> tuple[RowHashing, RowHashing] | None:
+    """The row hashing both servers share; one across kinds only where it is exact."""
+    found = common_hashing(source_dialect, source, target_dialect, target)
+    if found is not None and found[0].portable and not portable_columns(source_specs, specs):
+        return None
+    return found
 
 
 def _choose_mode(source: KeyOrder, target: KeyOrder, table: str) -> Mode:

@@ -91,7 +91,9 @@ def protected_keys(run: Run, target: Session, rejected: list[Rejected]) -> set[K
     ]
     if askable and run.plan.target_exists:
         plan, job = run.plan, run.job
-        found = store.read_keys(target, plan.target_table, job.key, job.key, askable)
+        found = store.read_keys(
+            target, plan.target_table, job.key, job.key, askable, plan.target_dialect
+        )
         keys.update(tuple(row) for row in found)
     return keys
 
@@ -108,7 +110,7 @@ def lookup_changes(
     plan, job = run.plan, run.job
     keys = [row[: run.key_length] for row in valid]
     current = (
-        store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+        store.read_keys(target, plan.target_table, job.columns, job.key, keys, plan.target_dialect)
         if plan.target_exists
         else []
     )
@@ -123,18 +125,20 @@ def lookup_changes(
 
 
 def apply(run: Run, target: Session, changes: Changes, *, isolate: bool) -> list[Rejected]:
-    """Deletes first, then upserts; the rows the target refused, with its own message.
+    """Deletes first, then inserts and updates; the rows the target refused, with its reason.
 
     Always none unless ``isolate``, when a refused row no longer fails the whole batch.
     """
     if not run.write:
         return []
     plan, job = run.plan, run.job
-    store.delete_keys(target, plan.target_table, job.key, changes.deletes)
-    rows = [*changes.inserts, *changes.updates]
+    store.delete_keys(target, plan.target_table, job.key, changes.deletes, plan.target_dialect)
     if isolate:
-        return _upsert_isolating(run, target, rows)
-    plan.target_dialect.upsert(target, plan.target_table, job.columns, job.key, rows)
+        return _upsert_isolating(run, target, [*changes.inserts, *changes.updates])
+    # Inserts are keys this transaction found absent (deleted spellings are gone now).
+    dialect = plan.target_dialect
+    dialect.insert_new(target, plan.target_table, job.columns, job.key, changes.inserts)
+    dialect.upsert(target, plan.target_table, job.columns, job.key, changes.updates)
     return []
 
 

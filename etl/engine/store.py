@@ -26,7 +26,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -172,13 +171,17 @@ def read_keys(
     columns: Sequence[str],
     key: Sequence[str],
     keys: Sequence[Key],
+    dialect: Dialect,
 ) -> list[Row]:
-    """The rows whose key the database considers equal to one of ``keys``."""
+    """The rows whose key the database considers equal to one of ``keys``.
+
+    The dialect's :meth:`~etl.dialects.base.Dialect.keys_in` makes it index lookups on
+    every database, whatever the number of keys.
+    """
     found: list[Row] = []
-    key_columns = tuple_(*[table.c[name] for name in key])
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
         query = select(*[table.c[name] for name in columns]).where(
-            key_columns.in_(chunk), *row_filter(table)
+            dialect.keys_in(table, key, chunk), *row_filter(table)
         )
         found.extend(tuple(row) for row in session.execute(query))
     return found
@@ -194,11 +197,12 @@ def read_null_keys(
     return [tuple(row) for row in session.execute(query)]
 
 
-def delete_keys(session: Session, table: Table, key: Sequence[str], keys: Sequence[Key]) -> None:
-    """Delete the rows with these keys."""
-    key_columns = tuple_(*[table.c[name] for name in key])
+def delete_keys(
+    session: Session, table: Table, key: Sequence[str], keys: Sequence[Key], dialect: Dialect
+) -> None:
+    """Delete the rows with these keys (by index lookups, as :func:`read_keys` finds them)."""
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
-        session.execute(delete(table).where(key_columns.in_(chunk)))
+        session.execute(delete(table).where(dialect.keys_in(table, key, chunk)))
 
 
 def count_rows(session: Session, table: Table) -> int:

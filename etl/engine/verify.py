@@ -8,10 +8,13 @@ a different column type), never the other way round short of a hash collision, s
 the drill-down decides: it compares rows with the sync's own rules (exact keys,
 float tolerance), and verify therefore agrees with a full row-by-row comparison.
 
-Across kinds of database the checksums cannot agree (each prints values its own
-way), so each range is streamed from both sides; in lookup mode (the sides order
-keys differently) source pages are looked up on the target and target keys on the
-source, exactly as the sync does.
+Across kinds of database the servers' own checksums cannot agree (each prints values
+its own way); a normalised text both print alike serves instead where the columns
+allow (strings, integers, floats), and otherwise each range is streamed from both
+sides. In lookup mode (the sides order keys differently) both servers first summarise
+the whole table (count and checksum, as a single bucket of exact keys); only when
+they differ are source pages looked up on the target and target keys on the source,
+exactly as the sync does.
 """
 
 from __future__ import annotations
@@ -140,15 +143,8 @@ class _Checker:
         return True
 
     def _scope(self, role: str) -> checksum.Scope:
-        plan, job = self.plan, self.job
-        assert plan.hashing is not None
-        if role == "source":
-            return checksum.Scope(
-                plan.source_table, job.columns, job.key, plan.source_dialect, plan.hashing
-            )
-        return checksum.Scope(
-            plan.target_table, job.columns, job.key, plan.target_dialect, plan.hashing
-        )
+        source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
+        return source if role == "source" else target
 
     def _compare_range(self, lo: Key | None, hi: Key | None) -> None:
         plan, job = self.plan, self.job
@@ -167,6 +163,8 @@ class _Checker:
 
     def lookups(self) -> None:
         """Lookup mode: source pages found by key on the target, then target keys on the source."""
+        if self._tables_agree():
+            return
         plan, job = self.plan, self.job
         source_pages = _pages(self.dbs.Source, plan.source_table, job.columns, self._read("source"))
         for page in source_pages:
@@ -175,14 +173,35 @@ class _Checker:
             rows = self._transformed(page)
             with self.dbs.Target() as target:
                 keys = [row[: self.key_length] for row in rows]
-                ours = store.read_keys(target, plan.target_table, job.columns, job.key, keys)
+                ours = store.read_keys(
+                    target, plan.target_table, job.columns, job.key, keys, plan.target_dialect
+                )
             self._compare(rows, ours, complete=False)
         for keys in _pages(self.dbs.Target, plan.target_table, job.key, self._read("target")):
             self.report.target_rows += len(keys)
             with self.dbs.Source() as source:
-                found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
+                found = store.read_keys(
+                    source, plan.source_table, job.key, job.key, keys, plan.source_dialect
+                )
             # Only an identical key counts: the source may call 'anna' and 'Anna' equal.
             self.report.add("extra", missing_keys(keys, set(found)))
+
+    def _tables_agree(self) -> bool:
+        """Whether both servers' whole-table summaries agree (lookup mode's first look)."""
+        if self.plan.hashing is None or self.job.transform:
+            return False
+        source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
+        with self.dbs.Source() as theirs, self.dbs.Target() as ours:
+            summaries = (
+                checksum.bucket_summaries(theirs, source, 1),
+                checksum.bucket_summaries(ours, target, 1),
+            )
+        if summaries[0] != summaries[1]:
+            return False
+        rows = summaries[0].get(0, (0,))[0]
+        self.report.ranges += 1
+        self.report.source_rows, self.report.target_rows = rows, rows
+        return True
 
     def _compare(self, theirs: list[Row], ours: list[Row], *, complete: bool) -> None:
         """Compare rows by exact key; ``complete``: ``ours`` is the whole range."""

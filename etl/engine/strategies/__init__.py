@@ -6,6 +6,8 @@
   the source writes, falling back to range rows;
 - :mod:`~etl.engine.strategies.checksums`: let both servers summarise a range first and
   read only the rows whose hashes differ (range mode, same row hashing on both sides);
+- :mod:`~etl.engine.strategies.buckets`: lookup mode with summaries: buckets of exact
+  keys summed on both servers, only differing keys read and written;
 - :mod:`~etl.engine.strategies.lookup`: look each source batch's keys up in the target,
   then sweep the target's keys for deletes (the sides order keys differently);
 - :mod:`~etl.engine.strategies.incremental`: pages of rows changed since a watermark.

@@ -64,14 +64,7 @@ class Checksums:
         self.loads = loads
         """How an empty target range is filled (text copy or range rows)."""
         self.workers = workers
-        self.scopes = (
-            checksum.Scope(
-                plan.source_table, job.columns, job.key, plan.source_dialect, plan.hashing
-            ),
-            checksum.Scope(
-                plan.target_table, job.columns, job.key, plan.target_dialect, plan.hashing
-            ),
-        )
+        self.scopes = checksum.scopes(plan, job.columns, job.key)
         self.span = run.options.batch_size
         self.dense = False
         self._boundary: Ahead[Key | None] = workers.ahead()

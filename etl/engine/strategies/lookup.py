@@ -61,7 +61,9 @@ class Sweep:
             )
             hi = keys[-1] if len(keys) == size else None
             with run.dbs.Source() as source:
-                found = store.read_keys(source, plan.source_table, job.key, job.key, keys)
+                found = store.read_keys(
+                    source, plan.source_table, job.key, job.key, keys, plan.source_dialect
+                )
             # The source may call 'anna' and 'Anna' equal; only an identical key counts.
             deletes = missing_keys(keys, set(found))
             run.budget.take(len(deletes))

@@ -1,0 +1,99 @@
+"""Bucket summaries, for sides that order keys differently: pure decisions, no database.
+
+Both servers put each row in the bucket its key's exact bytes hash to, so a bucket
+holds the same keys on both sides whatever their collations. Buckets whose count and
+checksum agree hold the same rows; the others are drilled into by one (key, row hash)
+token per row, both sides streamed in bucket order and merged bucket by bucket.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from etl.core.diff import Key
+from etl.core.validate import ColumnSpec
+
+PORTABLE_KINDS = frozenset({"string", "integer", "float"})
+"""Column kinds both kinds of server print alike enough to hash (floats: see the hashing)."""
+
+Summary = tuple[int, ...]
+"""A bucket's row count and checksums."""
+
+
+def portable_columns(source: Sequence[ColumnSpec] | None, target: Sequence[ColumnSpec]) -> bool:
+    """Whether servers of different kinds hash these columns alike: same kinds, known ones.
+
+    None: the source promises nothing about its values (SQLite), so no hashing is exact.
+    """
+    if source is None or len(source) != len(target):
+        return False
+    return all(
+        s.kind == t.kind and s.kind in PORTABLE_KINDS for s, t in zip(source, target, strict=True)
+    )
+
+
+def bucket_count(rows: int, batch_size: int) -> int:
+    """About a batch of rows per bucket; at least one."""
+    return max(1, -(-rows // max(1, batch_size)))
+
+
+def differing(source: Mapping[int, Summary], target: Mapping[int, Summary]) -> list[int]:
+    """Buckets whose summaries differ, or that one side lacks, in bucket order."""
+    return sorted(b for b in source.keys() | target.keys() if source.get(b) != target.get(b))
+
+
+@dataclass(frozen=True)
+class Differences:
+    """What one group's tokens showed."""
+
+    upserts: list[Key]
+    """Source keys whose row the target lacks or holds otherwise."""
+    deletes: list[Key]
+    """Target keys the source has no identical key for."""
+    equal: int
+    """Source rows whose token the target has: unchanged."""
+
+
+def differences(source: Mapping[Key, str], target: Mapping[Key, str]) -> Differences:
+    """Compare (exact key -> row hash) tokens of the same buckets on both sides.
+
+    Keys compare as exact values: a source that calls 'anna' equal to 'Anna' still
+    has only the spelling it holds, so the target's other spelling is deleted.
+    """
+    upserts = [key for key, row in source.items() if target.get(key) != row]
+    deletes = [key for key in target if key not in source]
+    return Differences(upserts, deletes, len(source) - len(upserts))
+
+
+Tokens = dict[Key, str]
+"""One bucket's rows on one side: exact key -> row hash."""
+
+
+def by_bucket(rows: Iterable[tuple[int, Key, str]]) -> Iterator[tuple[int, Tokens]]:
+    """(bucket, key, row hash) rows ordered by bucket, as one token dict per bucket."""
+    for bucket, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield bucket, {key: row for _, key, row in group}
+
+
+def merged(
+    source: Iterable[tuple[int, Tokens]], target: Iterable[tuple[int, Tokens]]
+) -> Iterator[tuple[int, Differences]]:
+    """Each bucket either side has, in bucket order, with what its tokens showed.
+
+    Both inputs ascend by bucket. A bucket only one side has compares with nothing.
+    """
+    theirs, ours = iter(source), iter(target)
+    a, b = next(theirs, None), next(ours, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[0], differences(a[1], {})
+            a = next(theirs, None)
+        elif a is None or b[0] < a[0]:
+            yield b[0], differences({}, b[1])
+            b = next(ours, None)
+        else:
+            yield a[0], differences(a[1], b[1])
+            a, b = next(theirs, None), next(ours, None)

@@ -1,0 +1,223 @@
+"""Lookup mode with summaries: buckets of exact keys, compared on both servers.
+
+The sides order keys differently, so no key range means the same set of keys on both.
+A key's bucket does: both servers hash its exact bytes the same way. One GROUP BY per
+side gives every bucket's count and checksum; buckets that agree hold the same rows.
+Differing buckets are drilled into by one (exact key, row hash) token per row, both
+sides streamed in bucket order and merged a bucket at a time, so the client holds
+one bucket's tokens and the differing keys only; only those keys are read, by key,
+and written by the usual rules in batches of one
+:class:`~etl.engine.unit_of_work.UnitOfWork` each.
+
+Checkpoints: a bucket pass cannot resume half way (its summaries are of one moment),
+so each batch that writes records the ``buckets`` phase, which means "start over", and
+the pass's end clears it. Writes go by key (upserts, deletes), so a pass redone after
+a crash only finds fewer differences: nothing is lost or written twice.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.orm import Session
+
+from etl.core import buckets
+from etl.core.counts import Checkpoint, Counts
+from etl.core.diff import Key, missing_keys
+from etl.engine import checksum, rows, store
+from etl.engine.batches import Batch
+from etl.engine.run import Run
+from etl.engine.unit_of_work import UnitOfWork
+from etl.engine.workers import Workers
+
+log = structlog.get_logger("etl.sync")
+
+PHASE = "buckets"
+HELD_BATCHES = 20
+"""Differing keys held at once, in batches: a stream stops there and resumes later."""
+
+
+def usable(run: Run) -> bool:
+    """Whether both servers can summarise buckets: a hashing both share, rows as they are.
+
+    Not with a transform or a rule (an equal hash would not prove a row need not be
+    checked), nor into an empty target (nothing to compare: a load is cheaper).
+    """
+    plan, job = run.plan, run.job
+    return (
+        plan.hashing is not None
+        and plan.target_exists
+        and run.budget.target_rows > 0
+        and job.transform is None
+        and job.validate is None
+    )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Keys one batch writes: source keys to upsert, target keys to delete."""
+
+    upserts: list[Key]
+    deletes: list[Key]
+
+
+class Buckets:
+    """Summaries of every bucket first, tokens of differing ones, rows of differing keys."""
+
+    phase = PHASE
+
+    def __init__(self, run: Run, workers: Workers) -> None:
+        plan, job = run.plan, run.job
+        assert plan.hashing is not None
+        self.workers = workers
+        self.scopes = checksum.scopes(plan, job.columns, job.key)
+        size = run.options.batch_size
+        self.buckets = buckets.bucket_count(
+            max(run.total_source_rows, run.budget.target_rows), size
+        )
+        self.remaining: list[int] | None = None
+        """Differing buckets not drilled yet, ascending; None: not summarised yet."""
+        self.pending: deque[_Chunk] = deque()
+        self.credit = Counts()
+        """Rows found unchanged by their hashes, counted with the next committed batch."""
+        self.done = 0
+
+    def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
+        if self.remaining is None:
+            self._summarise(run)
+        assert self.remaining is not None
+        while not self.pending and self.remaining:
+            self._drill(run, self.remaining)
+        chunk = self.pending[0] if self.pending else _Chunk([], [])
+        last = len(self.pending) <= 1 and not self.remaining
+        counts = self._write(run, chunk, isolate, last)
+        if self.pending:
+            self.pending.popleft()
+        self.done += 1
+        return Batch(None if last else (self.done,), counts, via="buckets")
+
+    def _summarise(self, run: Run) -> None:
+        source, target = self.scopes
+        theirs, ours = self.workers.on_both(
+            lambda s: checksum.bucket_summaries(s, source, self.buckets),
+            lambda t: checksum.bucket_summaries(t, target, self.buckets),
+        )
+        differ = buckets.differing(theirs, ours)
+        log.info("buckets_compared", buckets=self.buckets, differing=len(differ))
+        unchanged = sum(theirs[b][0] for b in theirs.keys() - set(differ))
+        self.remaining = differ
+        self.credit.add(Counts(rows_read=unchanged, unchanged=unchanged))
+
+    def _drill(self, run: Run, chosen: list[int]) -> None:
+        """Stream both sides' tokens of the ``chosen`` buckets until enough keys differ.
+
+        The source streams in a worker thread while the target streams here; the
+        differences are queued only once both streams ended cleanly (a source that
+        failed half way must not make its missing buckets look deleted).
+        """
+        source, target = self.scopes
+        handoff: queue.Queue[tuple[int, buckets.Tokens] | None] = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def offer(item: tuple[int, buckets.Tokens] | None) -> bool:
+            while not stop.is_set():
+                try:
+                    handoff.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce(session: Session) -> None:
+            try:
+                stream = checksum.bucket_stream(session, source, self.buckets, chosen)
+                for group in buckets.by_bucket(stream):
+                    if not offer(group):
+                        return
+            finally:
+                offer(None)
+
+        def received() -> Iterator[tuple[int, buckets.Tokens]]:
+            while True:
+                try:
+                    item = handoff.get(timeout=0.1)
+                except queue.Empty:
+                    if future.done() and handoff.empty():
+                        return  # the worker ended without a word: its error is raised below
+                    continue
+                if item is None:
+                    return
+                yield item
+
+        cap = HELD_BATCHES * run.options.batch_size
+        upserts: list[Key] = []
+        deletes: list[Key] = []
+        equal, last = 0, -1
+        future = self.workers.on_source(produce)
+        try:
+            with run.dbs.Target() as session:
+                ours = buckets.by_bucket(
+                    checksum.bucket_stream(session, target, self.buckets, chosen)
+                )
+                for bucket, found in buckets.merged(received(), ours):
+                    upserts += found.upserts
+                    deletes += found.deletes
+                    equal, last = equal + found.equal, bucket
+                    if len(upserts) + len(deletes) >= cap:
+                        break
+        finally:
+            stop.set()
+            error = future.exception()  # waits: no query outlives the attempt
+        if error is not None:
+            raise error
+        log.info(
+            "buckets_drilled",
+            buckets=sum(1 for b in chosen if b <= last),
+            upserts=len(upserts),
+            deletes=len(deletes),
+            equal=equal,
+        )
+        if run.job.delete_policy != "propagate":
+            deletes = []
+        size = run.options.batch_size
+        for start in range(0, max(len(upserts), len(deletes)), size):
+            self.pending.append(
+                _Chunk(upserts[start : start + size], deletes[start : start + size])
+            )
+        self.credit.add(Counts(rows_read=equal, unchanged=equal))
+        self.remaining = [b for b in chosen if b > last]
+
+    def _write(self, run: Run, chunk: _Chunk, isolate: bool, last: bool) -> Counts:
+        """Read the chunk's rows by key on both sides, compare, write, record; its counts."""
+        plan, job = run.plan, run.job
+        with UnitOfWork(run) as uow:
+            target = uow.session
+            with run.dbs.Source() as source:
+                page = store.read_keys(
+                    source,
+                    plan.source_table,
+                    job.columns,
+                    job.key,
+                    chunk.upserts,
+                    plan.source_dialect,
+                )
+                # A key deleted only if the source still has no identical one.
+                present = store.read_keys(
+                    source, plan.source_table, job.key, job.key, chunk.deletes, plan.source_dialect
+                )
+            valid, rejected = rows.check_rows(run, page)
+            changes = rows.lookup_changes(run, target, valid, delete_missing=False)
+            changes.deletes = missing_keys(chunk.deletes, set(present))
+            run.budget.take(len(changes.deletes))
+            rejected += rows.apply(run, target, changes, isolate=isolate)
+            counts = rows.batch_counts(len(page), changes, rejected)
+            counts.add(self.credit)
+            following = None if last else Checkpoint(PHASE, (), run.run_id)
+            uow.record(counts, rejected, checkpoint=following)
+        self.credit = Counts()
+        return counts

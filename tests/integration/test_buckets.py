@@ -1,0 +1,253 @@
+"""Bucket summaries between servers of different kinds (issue 11).
+
+MariaDB's default collation is case-insensitive and the target PostgreSQL table is
+COLLATE "C", so no key range means the same keys on both sides (lookup mode): both
+servers sum row hashes per bucket of exact keys instead, and only differing buckets
+are drilled into. Between MariaDB with a binary collation and PostgreSQL the key
+ranges agree (range mode) and the same cross-kind hashing serves range checksums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from etl.engine import checksum
+from etl.engine import rows as engine_rows
+from etl.engine.db import make_databases
+from etl.engine.results import RunResult
+from etl.engine.strategies import buckets as bucket_strategy
+from etl.engine.verify import verify_job
+from jobs.students import JOB
+from tests.conftest import _pair
+from tests.helpers.support import DatabasePair, same_floats
+
+KEYS = [
+    ("anna", "smith", "Maths", 1.0),
+    ("Bob ", "Lee", "", 2.5),
+    ("José", "Núñez", None, None),
+    ("Zoë", "Ångström", "日本語 🎉", -3.25),
+    ("Straße", "Groß", "N", 0.0),
+]
+FILLER = [
+    (f"K{i:04d}", f"l{i % 7}", None if i % 11 == 0 else f"C{i % 5}", i / 8) for i in range(400)
+]
+
+
+@pytest.fixture(params=[("mariadb", "postgresql"), ("postgresql", "mariadb")], ids=str)
+def across(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """A source and a target of different kinds whose key orders differ."""
+    source, target = request.param
+    yield from _pair(request, tmp_path_factory, source, target)
+
+
+def _collation(pair: DatabasePair) -> str | None:
+    # PostgreSQL's test database may default to C: a linguistic collation forces lookup mode.
+    return "en-x-icu" if pair.source_backend == "postgresql" else None
+
+
+def _run(pair: DatabasePair, **options: Any) -> tuple[RunResult, list[dict[str, Any]]]:
+    """A run that succeeds; its batch_committed and buckets_* log events."""
+    with capture_logs() as logs:
+        result = pair.run(**options)
+    assert result.status == "succeeded", result.error
+    wanted = ("batch_committed", "buckets_compared", "buckets_drilled")
+    return result, [e for e in logs if e["event"] in wanted]
+
+
+def _batches(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == "batch_committed"]
+
+
+def _writes(result: RunResult) -> tuple[int, int, int]:
+    return result.counts.inserted, result.counts.updated, result.counts.deleted
+
+
+def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
+    """No-change reruns, 1% updates, inserts, deletes, NULL/'' swaps, Unicode: exact."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    first, loaded = _run(across, batch_size=50)
+    assert first.mode == "lookup"
+    assert "sweep" not in {b["phase"] for b in loaded}  # an empty target: nothing to sweep
+    assert same_floats(across.rows("target"), across.rows("source"))
+
+    again, events = _run(across, batch_size=50)
+    batches = _batches(events)
+    assert {b["via"] for b in batches} == {"buckets"}
+    assert len(batches) == 1  # one summary query per side
+    # Every bucket agreed: NULL, '', Unicode, trailing spaces and floats hash alike.
+    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
+    assert not [e for e in events if e["event"] == "buckets_drilled"]
+    assert _writes(again) == (0, 0, 0)
+    assert again.counts.unchanged == len(KEYS) + len(FILLER)
+
+    across.execute("source", "UPDATE students SET score = score + 1 WHERE first_name = 'K0007'")
+    across.execute("source", "UPDATE students SET course = NULL WHERE first_name = 'Bob '")
+    across.execute("source", "UPDATE students SET course = '' WHERE first_name = 'José'")
+    across.execute("source", "UPDATE students SET course = 'ñ' WHERE first_name = 'Straße'")
+    across.execute("source", "DELETE FROM students WHERE first_name IN ('K0100', 'K0200')")
+    across.insert("source", [("Ärger", "Öl", "x", 9.5), ("new", "row", None, None)])
+    changed, events = _run(across, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"buckets"}
+    assert _writes(changed) == (2, 4, 2)
+    drilled = [e for e in events if e["event"] == "buckets_drilled"]
+    # Only the differing keys were read: every other row matched by its token.
+    assert sum(e["upserts"] for e in drilled) == 6
+    assert sum(e["deletes"] for e in drilled) == 2
+    assert same_floats(across.rows("target"), across.rows("source"))
+
+    quiet, events = _run(across, batch_size=50)
+    assert _writes(quiet) == (0, 0, 0)
+    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
+
+
+def test_a_key_respelled_under_a_case_insensitive_source(across: DatabasePair) -> None:
+    """'anna' becomes 'Anna' in MariaDB (one row to it): the target's spelling follows."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=50)
+    across.execute("source", "UPDATE students SET first_name = 'Anna' WHERE last_name = 'smith'")
+    result, events = _run(across, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"buckets"}
+    assert _writes(result) == (1, 0, 1)
+    target = across.rows("target")
+    assert same_floats(target, across.rows("source"))
+    assert ("Anna", "smith", "Maths", 1.0) in target
+    assert not any(row[0] == "anna" for row in target)
+
+
+def test_many_changes_in_many_batches_and_a_crash_half_way(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More differing keys than a batch: several commits; a crash between them is safe."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -1 WHERE first_name LIKE 'K01%'")
+    across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K02%'")
+    real, calls = engine_rows.apply, []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("crash between bucket batches")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_rows, "apply", failing)
+    crashed = across.run(batch_size=20)
+    assert crashed.status == "failed"
+    monkeypatch.setattr(engine_rows, "apply", real)
+    _, events = _run(across, batch_size=20)
+    batches = _batches(events)
+    assert {b["via"] for b in batches} == {"buckets"}
+    assert len(batches) > 1
+    assert same_floats(across.rows("target"), across.rows("source"))
+    assert len(across.rows("target")) == len(KEYS) + len(FILLER) - 100
+    quiet, _ = _run(across, batch_size=20)
+    assert _writes(quiet) == (0, 0, 0)
+
+
+@pytest.fixture
+def binary_maria_to_pg(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    yield from _pair(request, tmp_path_factory, "mariadb", "postgresql")
+
+
+def test_range_checksums_between_kinds(binary_maria_to_pg: DatabasePair) -> None:
+    """Binary MariaDB keys order like PostgreSQL's "C": range mode, summaries across kinds."""
+    pair = binary_maria_to_pg
+    pair.create_source([*KEYS, *FILLER], key_collation="utf8mb4_nopad_bin")
+    first, _ = _run(pair, batch_size=50)
+    assert first.mode == "range"
+    again, events = _run(pair, batch_size=50)
+    assert {b["via"] for b in _batches(events)} == {"checksum"}
+    assert _writes(again) == (0, 0, 0)
+    pair.execute("source", "UPDATE students SET course = NULL WHERE first_name = 'Bob '")
+    pair.execute("source", "DELETE FROM students WHERE first_name = 'K0300'")
+    changed, _ = _run(pair, batch_size=50)
+    assert _writes(changed) == (0, 1, 1)
+    assert same_floats(pair.rows("target"), pair.rows("source"))
+
+
+def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) -> None:
+    """A DECIMAL source column against a float target: no hashing, the lookups as before."""
+    pair = binary_maria_to_pg
+    pair.execute(
+        "source",
+        "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) NOT NULL,"
+        " course VARCHAR(50), score DECIMAL(10, 3), PRIMARY KEY (first_name, last_name))"
+        " DEFAULT CHARSET=utf8mb4",
+    )
+    pair.insert("source", FILLER)
+    _run(pair, batch_size=100)
+    pair.execute("source", "UPDATE students SET score = 7 WHERE first_name = 'K0001'")
+    result, events = _run(pair, batch_size=100)
+    assert "buckets" not in {b["via"] for b in _batches(events)}
+    assert _writes(result) == (0, 1, 0)
+    assert same_floats(pair.rows("target"), pair.rows("source"))
+
+
+def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
+    """One summary per side proves no drift; a difference still reads rows to name keys."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=50)
+    databases = make_databases(across.settings())
+    try:
+        clean = verify_job(JOB, databases, page_size=50)
+        assert (clean.mode, clean.drift, clean.ranges_compared) == ("lookup", 0, 0)
+        assert clean.source_rows == clean.target_rows == len(KEYS) + len(FILLER)
+        across.execute("target", "UPDATE students SET course = 'edited' WHERE first_name = 'K0003'")
+        drifted = verify_job(JOB, databases, page_size=50)
+        assert drifted.counts == {"missing": 0, "extra": 0, "changed": 1}
+        assert drifted.ranges_compared > 0
+    finally:
+        databases.dispose()
+
+
+def test_a_drill_that_holds_few_keys_resumes_where_it_stopped(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streams stop once a batch of keys differ, and the next round goes on."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -2 WHERE first_name LIKE 'K00%'")
+    across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K03%'")
+    monkeypatch.setattr(bucket_strategy, "HELD_BATCHES", 1)
+    result, events = _run(across, batch_size=20)
+    drilled = [e for e in events if e["event"] == "buckets_drilled"]
+    assert len(drilled) > 1
+    assert sum(e["upserts"] for e in drilled) == 100
+    assert sum(e["deletes"] for e in drilled) == 100
+    assert _writes(result) == (0, 100, 100)
+    assert same_floats(across.rows("target"), across.rows("source"))
+
+
+def test_a_source_stream_that_fails_half_way_deletes_nothing(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Buckets the failed source never sent must not look deleted."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -3 WHERE first_name LIKE 'K01%'")
+    real = checksum.bucket_stream
+
+    def failing(session: Any, scope: Any, buckets: int, chosen: Any) -> Any:
+        rows = real(session, scope, buckets, chosen)
+        if scope.dialect.family == across.source_backend.replace("mariadb", "mysql"):
+            for count, row in enumerate(rows):
+                if count == 10:
+                    raise RuntimeError("source lost half way")
+                yield row
+        else:
+            yield from rows
+
+    monkeypatch.setattr(checksum, "bucket_stream", failing)
+    before = across.rows("target")
+    failed = across.run(batch_size=20)
+    assert failed.status == "failed"
+    assert failed.counts.deleted == 0
+    assert across.rows("target") == before

@@ -1,0 +1,63 @@
+"""Bucket summaries: which columns hash alike across kinds, buckets, groups, differences."""
+
+from __future__ import annotations
+
+from etl.core.buckets import (
+    bucket_count,
+    by_bucket,
+    differences,
+    differing,
+    merged,
+    portable_columns,
+)
+from etl.core.validate import ColumnSpec
+
+
+def _specs(*kinds: str) -> list[ColumnSpec]:
+    return [ColumnSpec(f"c{i}", kind, True) for i, kind in enumerate(kinds)]  # type: ignore[arg-type]
+
+
+def test_only_strings_integers_and_floats_of_the_same_kind_hash_alike() -> None:
+    assert portable_columns(
+        _specs("string", "integer", "float"), _specs("string", "integer", "float")
+    )
+    assert not portable_columns(_specs("string", "integer"), _specs("string", "float"))
+    assert not portable_columns(_specs("string", "other"), _specs("string", "other"))
+    assert not portable_columns(None, _specs("string"))
+    assert not portable_columns(_specs("string"), _specs("string", "string"))
+
+
+def test_buckets_hold_about_a_batch() -> None:
+    assert bucket_count(0, 5000) == 1
+    assert bucket_count(5000, 5000) == 1
+    assert bucket_count(300_001, 5000) == 61
+
+
+def test_buckets_differ_by_summary_or_by_absence() -> None:
+    source = {0: (2, 10), 1: (1, 5), 3: (1, 1)}
+    target = {0: (2, 10), 1: (1, 6), 2: (4, 4)}
+    assert differing(source, target) == [1, 2, 3]
+    assert differing(source, dict(source)) == []
+
+
+def test_differences_by_exact_key() -> None:
+    source = {("anna",): "h1", ("bob",): "h2", ("cy",): "h3"}
+    target = {("Anna",): "h1", ("bob",): "hX", ("cy",): "h3", ("dee",): "h4"}
+    found = differences(source, target)
+    assert found.upserts == [("anna",), ("bob",)]
+    assert found.deletes == [("Anna",), ("dee",)]
+    assert found.equal == 1
+
+
+def test_streams_ordered_by_bucket_merge_bucket_by_bucket() -> None:
+    source = [(1, ("a",), "h"), (1, ("b",), "h"), (3, ("c",), "h")]
+    target = [(1, ("a",), "h"), (2, ("z",), "h"), (3, ("c",), "x")]
+    found = list(merged(by_bucket(source), by_bucket(target)))
+    assert [bucket for bucket, _ in found] == [1, 2, 3]
+    one, two, three = (d for _, d in found)
+    assert (one.upserts, one.deletes, one.equal) == ([("b",)], [], 1)
+    assert (two.upserts, two.deletes, two.equal) == ([], [("z",)], 0)
+    assert (three.upserts, three.deletes, three.equal) == ([("c",)], [], 0)
+    assert list(merged([], [])) == []
+    only = list(merged(by_bucket(source), []))
+    assert [d.upserts for _, d in only] == [[("a",), ("b",)], [("c",)]]
