@@ -10,7 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, MetaData, String, Table, create_engine, insert, select, text
+from sqlalchemy import (
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    literal,
+    select,
+    text,
+    type_coerce,
+)
 
 from etl.config import DatabaseSettings, Settings, SyncSettings
 from etl.engine.db import Databases, make_databases
@@ -86,11 +98,18 @@ class DatabasePair:
             connection.execute(text(sql), params)
 
     def rows(self, role: str, name: str = "students") -> list[Student]:
-        """Every row of a side, sorted in Python (exact code point order)."""
+        """Every row of a side, sorted in Python (exact code point order).
+
+        Scores are read as doubles: MySQL prints a FLOAT with six digits, which would
+        hide the exact 4-byte value the sync compares.
+        """
         table = self.students_table(name)
+        columns = [table.c[c] for c in JOB.columns[:3]]
+        score = type_coerce(table.c.score + literal(0.0, Float(precision=53)), Float())
         with self.engine(role).connect() as connection:
             found = [
-                tuple(r) for r in connection.execute(select(*[table.c[c] for c in JOB.columns]))
+                (*r[:3], None if r[3] is None else float(r[3]))
+                for r in connection.execute(select(*columns, score.label("score")))
             ]
         return sorted(found, key=lambda r: (r[0] or "", r[1] or ""))
 
