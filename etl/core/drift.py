@@ -123,6 +123,21 @@ class Retyped:
     """Source strings longer than the target's column takes: such rows are set aside."""
 
 
+COMPATIBLE = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("boolean", "integer"),  # MySQL's BOOLEAN is TINYINT(1)
+        ("uuid", "string"),  # CHAR(36) where there is no uuid type
+        ("uuid", "bytes"),  # BINARY(16)
+        ("integer", "decimal"),  # BIGINT UNSIGNED into NUMERIC(20)
+        ("float", "decimal"),
+        ("integer", "float"),
+        ("json", "string"),  # MariaDB's JSON is LONGTEXT; text into jsonb is checked per row
+    )
+)
+"""Kinds that are one column mapped between databases, not a changed column."""
+
+
 def retyped(source: Sequence[ColumnSpec] | None, target: Sequence[ColumnSpec]) -> Retyped:
     """Compare what each column can hold on both sides (nothing to say without source specs)."""
     if source is None:
@@ -133,7 +148,8 @@ def retyped(source: Sequence[ColumnSpec] | None, target: Sequence[ColumnSpec]) -
         spec = theirs.get(ours.name)
         if spec is None:
             continue
-        if "other" not in (spec.kind, ours.kind) and spec.kind != ours.kind:
+        pair = frozenset((spec.kind, ours.kind))
+        if "other" not in pair and len(pair) == 2 and pair not in COMPATIBLE:
             kinds.append(ours.name)
         elif ours.length is not None and (spec.length is None or spec.length > ours.length):
             narrower.append(ours.name)

@@ -37,5 +37,8 @@ def lossy(source: ColumnSpec, target: ColumnSpec) -> str | None:
     if source.kind == "other" or target.kind == "other":
         return None  # nothing known: the row checks and the database decide
     if target.kind not in TARGETS.get(source.kind, frozenset({source.kind})):
-        return f"a {source.kind} column's values cannot go into a {target.kind} column exactly"
+        article = "an" if source.kind[0] in "aeiou" else "a"
+        return (
+            f"{article} {source.kind} column's values cannot go into a {target.kind} column exactly"
+        )
     return None

@@ -136,9 +136,10 @@ def make_plan(
             specs = schema.declared_specs(definition, job.columns, target_dialect)
             stored = {column.name: column.type for column in definition.columns}
     declared = schema.declared_specs(source_table, job.columns, source_dialect)
+    # Values that cannot go across at all first; then kinds that changed (drift policy).
+    _refuse_lossy(job, source_table, source_specs or declared, stored, specs)
     if exists and schema_drift is not None:
         drift.check_types(job, source_specs, specs, schema_drift, target_table.name)
-    _refuse_lossy(job, source_table, source_specs or declared, stored, specs)
     # Values of a JSON source column arrive parsed: a str there is a JSON string.
     specs = [
         replace(spec, json_values=True) if source.kind == "json" else spec

@@ -174,13 +174,19 @@ def test_range_checksums_between_kinds(binary_maria_to_pg: DatabasePair) -> None
 
 
 def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) -> None:
-    """A DECIMAL source column against a float target: no hashing, the lookups as before."""
+    """DECIMAL scores on both sides (each prints its own way): no hashing, the lookups."""
     pair = binary_maria_to_pg
     pair.execute(
         "source",
         "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) NOT NULL,"
         " course VARCHAR(50), score DECIMAL(10, 3), PRIMARY KEY (first_name, last_name))"
         " DEFAULT CHARSET=utf8mb4",
+    )
+    pair.execute(
+        "target",
+        "CREATE TABLE students (first_name VARCHAR(50) COLLATE \"C\" NOT NULL,"
+        " last_name VARCHAR(50) COLLATE \"C\" NOT NULL, course VARCHAR(50),"
+        " score DECIMAL(10, 3), PRIMARY KEY (first_name, last_name))",
     )
     pair.insert("source", FILLER)
     _run(pair, batch_size=100)
