@@ -10,24 +10,19 @@ deprecates it in favour of a row alias, which MariaDB does not have).
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pymysql.constants import SERVER_STATUS
 from sqlalchemy import (
     URL,
     ColumnElement,
     Connection,
     Engine,
     Float,
-    Select,
     String,
     Table,
     and_,
-    literal_column,
     or_,
-    select,
     text,
     true,
 )
@@ -41,6 +36,7 @@ from etl.dialects import mysql_values
 from etl.dialects.base import Dialect, bound_rows, quoting
 from etl.dialects.mysql_errors import DATA, TRANSIENT
 from etl.dialects.mysql_hashing import CRC, MD5
+from etl.dialects.mysql_text import TextCopies, _send_upsert, no_backslash_escapes, statement_limit
 from etl.dialects.mysql_types import MySQLTypes, mariadb_json_columns
 from etl.dialects.text_hashing import MYSQL_TEXT
 from etl.dialects.types import (
@@ -49,7 +45,6 @@ from etl.dialects.types import (
     KeyOrder,
     RowHashing,
     ServerLock,
-    Values,
 )
 
 LOCK_NAME_LIMIT = 64
@@ -58,7 +53,7 @@ LOCK_NAME_LIMIT = 64
 _DRIVER_MODULES = ("pymysql", "MySQLdb")
 
 
-class MySQLDialect(MySQLTypes, Dialect):
+class MySQLDialect(TextCopies, MySQLTypes, Dialect):
     """Oracle MySQL (and what MariaDB shares with it)."""
 
     family = "mysql"
@@ -190,72 +185,6 @@ class MySQLDialect(MySQLTypes, Dialect):
     def row_hashings(self, engine: Engine) -> tuple[RowHashing, ...]:
         return (MD5, MYSQL_TEXT)
 
-    def copies_text_to(self, target: Dialect) -> bool:
-        return isinstance(target, MySQLDialect)
-
-    def values_text(
-        self,
-        session: Session,
-        table: Table,
-        columns: Sequence[str],
-        key: Sequence[str],
-        lo: Key | None,
-        hi: Key | None,
-        limit: int,
-    ) -> Values | None:
-        """The rows with keys in ``(lo, hi]`` as values text; None when not usable whole.
-
-        The server writes the text (QUOTE on every value, one GROUP_CONCAT), and it is
-        checked against what the server says it should be: every row present (QUOTE
-        and CONCAT give NULL for a value over max_allowed_packet, and GROUP_CONCAT skips
-        NULLs) and every character there (GROUP_CONCAT cuts its result at
-        group_concat_max_len with only a warning). None too when longer than ``limit``.
-        """
-        quote = quoting(session)
-        parts = ", ',', ".join(
-            f"QUOTE({self.exact_operand(quote(name), table.c[name].type)})" for name in columns
-        )
-        row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
-        session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
-        query: Select[Any] = (
-            select(
-                literal_column("COUNT(*)"),
-                literal_column(f"COUNT({row})"),
-                literal_column(f"SUM(CHAR_LENGTH({row}))"),
-                literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"),
-            )
-            .select_from(table)
-            .where(self.after(table, key, lo), self.up_to(table, key, hi))
-        )
-        count, written, length, joined = session.execute(query).one()
-        if not count:
-            return Values(0, "")
-        whole = (
-            written == count
-            and isinstance(joined, str)
-            and len(joined) == int(length) + count - 1
-            and len(joined.encode()) <= limit
-        )
-        return Values(int(count), joined) if whole else None
-
-    def text_copy_limit(self, session: Session) -> int | None:
-        """Longest values text this target takes in one statement; None: takes none.
-
-        QUOTE escapes with backslashes, which a NO_BACKSLASH_ESCAPES session would misread.
-        """
-        return None if no_backslash_escapes(session) else statement_limit(session)
-
-    def upsert_values(
-        self,
-        session: Session,
-        table: Table,
-        columns: Sequence[str],
-        key: Sequence[str],
-        values: str,
-    ) -> None:
-        """Upsert rows given as the text of a values list, ``(v, ...),(v, ...)``."""
-        _send_upsert(session, table, columns, [n for n in columns if n not in key], values)
-
     def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:
         """GET_LOCK on a dedicated connection: the server releases it when that ends."""
         return ServerLock(
@@ -304,50 +233,6 @@ def _expanded(columns: list[Any], bound: Key, *, after: bool) -> ColumnElement[b
         return last
     beyond = first > value if after else first < value
     return or_(beyond, and_(first == value, _expanded(columns[1:], bound[1:], after=after)))
-
-
-def _send_upsert(
-    session: Session, table: Table, columns: Sequence[str], others: Sequence[str], values: str
-) -> None:
-    preparer = session.get_bind().dialect.identifier_preparer
-    quote = preparer.quote
-    update = (
-        ", ".join(f"{quote(n)} = VALUES({quote(n)})" for n in others)
-        if others
-        else f"{quote(columns[0])} = {quote(columns[0])}"  # keys only: leave the row be
-    )
-    statement = (
-        f"INSERT INTO {preparer.format_table(table)} ({', '.join(quote(n) for n in columns)}) "
-        f"VALUES {values} ON DUPLICATE KEY UPDATE {update}"
-    )
-    # no_parameters: the driver must not %-format a statement that has no parameters.
-    session.connection().exec_driver_sql(statement, execution_options={"no_parameters": True})
-
-
-def no_backslash_escapes(session: Session) -> bool:
-    """Whether this session's SQL mode reads a backslash in a string as itself."""
-    dbapi: Any = session.connection().connection.dbapi_connection
-    status = getattr(dbapi, "server_status", None)
-    if isinstance(status, int):  # PyMySQL tracks it from every reply
-        return bool(status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
-    mode = str(session.execute(text("SELECT @@SESSION.sql_mode")).scalar_one())
-    return "NO_BACKSLASH_ESCAPES" in mode.upper().split(",")
-
-
-def statement_limit(session: Session) -> int:
-    """Characters per statement: well under the server's max_allowed_packet (in bytes)."""
-    dbapi: Any = session.connection().connection.dbapi_connection
-    limit = _STATEMENT_LIMITS.get(dbapi)
-    if limit is None:
-        packet = int(session.execute(text("SELECT @@max_allowed_packet")).scalar_one())
-        packet = min(packet, int(getattr(dbapi, "max_allowed_packet", packet)))
-        # Up to 4 bytes per character in utf8mb4.
-        limit = _STATEMENT_LIMITS[dbapi] = max(16_384, packet // 4 - 1024)
-    return limit
-
-
-_STATEMENT_LIMITS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-"""Per DBAPI connection: the server's packet limit is asked once per connection."""
 
 
 def lock_name(database: str | None, job: str) -> str:
