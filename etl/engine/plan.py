@@ -99,9 +99,10 @@ def make_plan(
     with connect(target, "target") as connection:
         target_dialect = dialect_of(connection)
         json = {spec.name for spec in source_specs or () if spec.kind == "json"}
+        single = {s.name for s in source_specs or () if s.kind == "float" and s.single_precision}
         target_table = job.table_named(target_name)
         definition = schema.mapped_table(
-            target_table, source_dialect, target_dialect, job.name, json
+            target_table, source_dialect, target_dialect, job.name, json, single
         )
         exists = schema.table_exists(connection, target_table.name)
         if exists and schema_drift is not None:
@@ -115,7 +116,7 @@ def make_plan(
             )
             target_table = job.table_named(target_name)
             definition = schema.mapped_table(
-                target_table, source_dialect, target_dialect, job.name, json
+                target_table, source_dialect, target_dialect, job.name, json, single
             )
             source_table = filtered(job.table_named(source_name), job.source_filter)
             if source_specs is not None:  # generated target columns are no longer the job's

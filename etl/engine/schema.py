@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import JSON, Connection, MetaData, String, Table, inspect
+from sqlalchemy import JSON, Connection, Float, MetaData, String, Table, inspect
 from sqlalchemy.types import TypeEngine
 
 from etl.core.validate import ColumnSpec
@@ -66,18 +66,29 @@ def declared_specs(table: Table, columns: Sequence[str], dialect: Dialect) -> li
 
 
 def mapped_table(
-    table: Table, source: Dialect, target: Dialect, job: str, json: Collection[str] = ()
+    table: Table,
+    source: Dialect,
+    target: Dialect,
+    job: str,
+    json: Collection[str] = (),
+    single: Collection[str] = (),
 ) -> Table:
     """``table`` (the source's definition) with each column's type as ``target`` has it.
 
     ``json`` names text columns the source holds JSON in (MariaDB's JSON): they get
-    the target's JSON type. ConfigError naming the job, the column and the type when
-    the target has no type for it.
+    the target's JSON type; ``single`` names float columns the source stores in 4 bytes
+    (a job's generic ``Float`` says nothing of that): they get the target's 4-byte
+    float. ConfigError naming the job, the column and the type when the target has no
+    type for it.
     """
     copy = table.to_metadata(MetaData())
     for column in copy.columns:
         kind = JSON() if column.name in json and not isinstance(column.type, JSON) else column.type
-        mapped = target.target_type(kind, source)
+        mapped = (
+            target.float_type(True)
+            if column.name in single and isinstance(kind, Float)
+            else target.target_type(kind, source)
+        )
         if mapped is None:
             raise ConfigError(
                 f"job {job}: column {column.name}: no {type(target).__name__} type for the "
