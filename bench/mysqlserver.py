@@ -113,15 +113,16 @@ class Server:
     def checksum(self, table: str, exclude: str | None = None) -> Checksum:
         """Count and summed 60-bit MD5 prefixes of every row, byte-exact.
 
-        HEX() defeats the case- and pad-insensitive collation; CAST(score AS DOUBLE)
-        prints the exact binary float value (plain FLOAT text rounds to 6 digits).
+        HEX() defeats the case- and pad-insensitive collation; the score as its 4-byte
+        float's exact value (plain FLOAT text rounds to 6 digits; a DOUBLE target, which the
+        sync creates for a PostgreSQL source's doubles, holds the same tenths-grid value).
         `exclude` names a key table whose rows are left out (deletes that an upsert-only
         baseline is not expected to propagate). The sum is exact (DECIMAL over UNSIGNED; a
         plain SUM of CONV's text would be a DOUBLE), so PgServer.checksum can match it.
         """
         row = (
             "CONCAT_WS('|', HEX(t.first_name), HEX(t.last_name), IFNULL(HEX(t.course), 'N'),"
-            " IFNULL(CAST(t.score AS DOUBLE), 'N'))"
+            " IFNULL(CAST(CAST(t.score AS FLOAT) AS DOUBLE), 'N'))"
         )
         digest = f"CAST(CONV(LEFT(MD5({row}), 15), 16, 10) AS UNSIGNED)"
         sql = f"SELECT COUNT(*), COALESCE(SUM({digest}), 0) FROM {table} t"

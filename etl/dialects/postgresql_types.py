@@ -18,6 +18,11 @@ class PostgreSQLTypes:
 
     keeps_time_zones = True
 
+    def exact_operand(self, sql: str, kind: types.TypeEngine[Any]) -> str:
+        """A float as its double: a REAL then prints as a MySQL FLOAT's exact double does,
+        so cross-kind row hashes agree (``::float8`` is no change to a double)."""
+        return f"({sql})::float8" if isinstance(kind, types.Float) else sql
+
     def prepare_engine(self, engine: Engine) -> None:
         """Every session in UTC: ``timestamptz`` values read (and print, for checksums)
         in UTC, whatever the server's or the role's default; floats printed exactly."""
