@@ -32,6 +32,7 @@ from etl.core.diff import Key, missing_keys
 from etl.engine import checksum, rows, store
 from etl.engine.batches import Batch
 from etl.engine.run import Run
+from etl.engine.strategies import checksums
 from etl.engine.unit_of_work import UnitOfWork
 from etl.engine.workers import Workers
 
@@ -43,19 +44,8 @@ HELD_BATCHES = 20
 
 
 def usable(run: Run) -> bool:
-    """Whether both servers can summarise buckets: a hashing both share, rows as they are.
-
-    Not with a transform or a rule (an equal hash would not prove a row need not be
-    checked), nor into an empty target (nothing to compare: a load is cheaper).
-    """
-    plan, job = run.plan, run.job
-    return (
-        plan.hashing is not None
-        and plan.target_exists
-        and run.budget.target_rows > 0
-        and job.transform is None
-        and job.validate is None
-    )
+    """Whether both servers can summarise buckets: as for range checksums, which see."""
+    return checksums.usable(run)
 
 
 @dataclass(frozen=True)
