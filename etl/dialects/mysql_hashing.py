@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 
 from etl.dialects.types import KEY_HASH_DIGITS, Quote
 
+EXACT_FLOAT_SUFFIX = " + 0e0)"
+"""How an exact FLOAT operand ends: ``(`score` + 0e0)``."""
+
 
 class Md5Hashing:
     """MD5 of an exact serialization: any MySQL or MariaDB computes the same."""
@@ -74,11 +77,16 @@ def _parts(quote: Quote, columns: Sequence[str]) -> str:
     Binary casts: the columns' collations may differ (and CONCAT would refuse to mix
     them), and a case-insensitive 'anna' = 'Anna' must not hide a change.
     """
-    parts = ", ".join(
-        f"IFNULL(CONCAT(LENGTH({quote(name)}), ':', CAST({quote(name)} AS BINARY)), 'N')"
-        for name in columns
-    )
-    return f"CONCAT_WS('#', {parts})"
+    return "CONCAT_WS('#', " + ", ".join(_part(quote(name)) for name in columns) + ")"
+
+
+def _part(operand: str) -> str:
+    """One value. A FLOAT's exact double (see ``MySQLTypes.exact_operand``) needs no length:
+    a number's text never holds '#' nor reads 'N', and printing a double costs the
+    server more than the rest of the row, so it is printed once, not twice."""
+    if operand.endswith(EXACT_FLOAT_SUFFIX):
+        return f"IFNULL(CAST({operand} AS BINARY), 'N')"
+    return f"IFNULL(CONCAT(LENGTH({operand}), ':', CAST({operand} AS BINARY)), 'N')"
 
 
 def _plain(quote: Quote, columns: Sequence[str]) -> str:

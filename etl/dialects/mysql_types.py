@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from etl.dialects.mysql_hashing import EXACT_FLOAT_SUFFIX
+
 _WIDTHS = {
     mysql.TINYINT: 8,
     mysql.SMALLINT: 16,
@@ -86,7 +88,7 @@ class MySQLTypes:
     def exact_operand(self, sql: str, kind: types.TypeEngine[Any]) -> str:
         """A FLOAT hashed as its exact double: its text has six digits, so two different
         values would hash alike."""
-        return f"({sql} + 0e0)" if isinstance(kind, ExactFloat) else sql
+        return f"({sql}{EXACT_FLOAT_SUFFIX}" if isinstance(kind, ExactFloat) else sql
 
     def integer_range(self, kind: types.TypeEngine[Any]) -> tuple[int, int]:
         bits = next((b for cls, b in _WIDTHS.items() if type(kind) is cls), 0)
