@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from tests.helpers.support import REPO, DatabasePair, python_m_etl
+from tests.helpers.support import REPO, DatabasePair, one_line_error, python_m_etl
 
 SECRET = "s3cr3t-Pa55word"
 
@@ -25,14 +25,6 @@ def etl(
         timeout=120,
         check=False,
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The error line; also checks it is the only thing printed."""
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("etl: error: ")
-    return lines[0]
 
 
 @pytest.fixture

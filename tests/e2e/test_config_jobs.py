@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from tests.conftest import _pair
-from tests.helpers.support import REPO, DatabasePair, python_m_etl
+from tests.helpers.support import REPO, DatabasePair, one_line_error, python_m_etl
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +53,6 @@ def etl(
         timeout=180,
         check=False,
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("etl: error: ")
-    return lines[0]
 
 
 def config(tmp_path: Path, body: str) -> Path:

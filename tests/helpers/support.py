@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,14 @@ class DatabasePair:
         )
         env.update(extra)
         return env
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error line; also checks it is the only thing printed."""
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("etl: error: ")
+    return lines[0]
 
 
 def python_m_etl(*args: str) -> list[str]:
