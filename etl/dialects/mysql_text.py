@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymysql.constants import SERVER_STATUS
-from sqlalchemy import Select, Table, literal_column, select, text
+from sqlalchemy import Select, Table, literal_column, select, text, types
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key
@@ -38,16 +38,14 @@ class TextCopies(Dialect):
     ) -> Values | None:
         """The rows with keys in ``(lo, hi]`` as values text; None when not usable whole.
 
-        The server writes the text (QUOTE on every value, one GROUP_CONCAT), and it is
+        The server writes the text (QUOTE on every value, hex for bytes, one GROUP_CONCAT), and it is
         checked against what the server says it should be: every row present (QUOTE
         and CONCAT give NULL for a value over max_allowed_packet, and GROUP_CONCAT skips
         NULLs) and every character there (GROUP_CONCAT cuts its result at
         group_concat_max_len with only a warning). None too when longer than ``limit``.
         """
         quote = quoting(session)
-        parts = ", ',', ".join(
-            f"QUOTE({self.exact_operand(quote(name), table.c[name].type)})" for name in columns
-        )
+        parts = ", ',', ".join(self._literal(quote(name), table.c[name].type) for name in columns)
         row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
         session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
         query: Select[Any] = (
@@ -70,6 +68,13 @@ class TextCopies(Dialect):
             and len(joined.encode()) <= limit
         )
         return Values(int(count), joined) if whole else None
+
+    def _literal(self, sql: str, kind: types.TypeEngine[Any]) -> str:
+        """One value's SQL literal, written by the server: bytes as ``X'..'`` (QUOTE's
+        text goes through utf8mb4 with the rest, which would mangle bytes not UTF-8)."""
+        if isinstance(kind, types._Binary):
+            return f"IF({sql} IS NULL, 'NULL', CONCAT('X''', HEX({sql}), ''''))"
+        return f"QUOTE({self.exact_operand(sql, kind)})"
 
     def text_copy_limit(self, session: Session) -> int | None:
         """Longest values text this target takes in one statement; None: takes none.

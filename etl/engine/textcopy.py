@@ -22,11 +22,23 @@ from collections.abc import Sequence
 from etl.core.validate import ColumnSpec
 
 COPYABLE_KINDS = frozenset(
-    {"string", "float", "integer", "boolean", "decimal", "date", "datetime", "time", "json"}
+    {
+        "string",
+        "float",
+        "integer",
+        "boolean",
+        "decimal",
+        "date",
+        "datetime",
+        "time",
+        "json",
+        "bytes",
+    }
 )
-"""Column kinds whose QUOTE text reads back as the same value. Not binary (the text is
-converted to utf8mb4, which would mangle bytes that are not UTF-8). A 4-byte FLOAT
-is written as its exact double (the dialect's ``exact_operand``), not QUOTE's six digits."""
+"""Column kinds whose literal text reads back as the same value: QUOTE's, bytes as hex
+(``X'..'``; QUOTE's text is converted to utf8mb4, which would mangle bytes that are not
+UTF-8), a 4-byte FLOAT as its exact double (the dialect's ``exact_operand``), not
+QUOTE's six digits."""
 
 
 def copyable(sources: Sequence[ColumnSpec] | None, targets: Sequence[ColumnSpec]) -> bool:

@@ -110,7 +110,9 @@ def test_only_text_safe_column_kinds_of_the_same_kind_are_copied() -> None:
     integer, other = ColumnSpec("b", "integer", True), ColumnSpec("b", "other", True)
     real = ColumnSpec("b", "float", True)
     assert textcopy.copyable([string, integer], [string, integer])
-    assert not textcopy.copyable([string, other], [string, other])  # binary, dates
+    binary = ColumnSpec("b", "bytes", True, 16)
+    assert textcopy.copyable([string, binary], [string, binary])  # as hex literals
+    assert not textcopy.copyable([string, other], [string, other])  # e.g. BIT, YEAR
     assert not textcopy.copyable([string, integer], [string, other])  # e.g. into BIT or YEAR
     assert not textcopy.copyable([string, real], [string, integer])  # '2.5' rounds, 2.5e0 not
     assert not textcopy.copyable(None, [string])  # SQLite promises nothing
