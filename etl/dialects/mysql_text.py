@@ -38,34 +38,32 @@ class TextCopies(Dialect):
     ) -> Values | None:
         """The rows with keys in ``(lo, hi]`` as values text; None when not usable whole.
 
-        The server writes the text (QUOTE on every value, hex for bytes, one GROUP_CONCAT), and it is
-        checked against what the server says it should be: every row present (QUOTE
-        and CONCAT give NULL for a value over max_allowed_packet, and GROUP_CONCAT skips
-        NULLs) and every character there (GROUP_CONCAT cuts its result at
-        group_concat_max_len with only a warning). None too when longer than ``limit``.
+        The server writes the text (QUOTE on every value, hex for bytes, one GROUP_CONCAT)
+        and the row expression is computed once, so the text is checked by what it holds:
+        every row present (CONCAT gives NULL for a row over max_allowed_packet; such a row
+        is written as a NUL character, which QUOTE and HEX never write) and nothing cut
+        (GROUP_CONCAT cuts at group_concat_max_len, set just past ``limit`` bytes, with
+        only a warning: a cut text is longer than ``limit``). None when longer than that.
         """
         quote = quoting(session)
         parts = ", ',', ".join(self._literal(quote(name), table.c[name].type) for name in columns)
-        row = f"CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4)"
-        session.execute(text(f"SET SESSION group_concat_max_len = {int(limit)}"))
+        row = f"COALESCE(CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4), CHAR(0))"
+        session.execute(text(f"SET SESSION group_concat_max_len = {int(limit) + 4}"))
         query: Select[Any] = (
             select(
                 literal_column("COUNT(*)"),
-                literal_column(f"COUNT({row})"),
-                literal_column(f"SUM(CHAR_LENGTH({row}))"),
                 literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"),
             )
             .select_from(table)
             .where(self.after(table, key, lo), self.up_to(table, key, hi))
         )
-        count, written, length, joined = session.execute(query).one()
+        count, joined = session.execute(query).one()
         if not count:
             return Values(0, "")
         whole = (
-            written == count
-            and isinstance(joined, str)
-            and len(joined) == int(length) + count - 1
-            and len(joined.encode()) <= limit
+            isinstance(joined, str)
+            and "\0" not in joined
+            and (len(joined) * 4 <= limit or len(joined.encode()) <= limit)
         )
         return Values(int(count), joined) if whole else None
 
