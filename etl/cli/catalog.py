@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, inspect
 
 from etl.config import JobSettings, Settings
+from etl.config.overrides import unused_overrides
 from etl.core.tables import job_name, select_tables
 from etl.engine.db import connect
 from etl.engine.reflect import reflect_job
@@ -44,11 +45,18 @@ class Catalog:
         chosen: dict[str, Job] = {}
         for name in names:
             found = [job for key, job in self.jobs.items() if key == name]
-            found = found or [j for key, j in self.jobs.items() if key.startswith(name + ".")]
+            found = found or self._members(name)
             if not found:
                 raise UnknownJob(name, list(self.jobs))
             chosen.update((job.name, job) for job in found)
         return list(chosen.values())
+
+    def _members(self, section: str) -> list[Job]:
+        """A ``tables`` section's jobs; not those a table's own section disables (all of
+        them when the whole section is disabled, since it was named)."""
+        members = [(key, j) for key, j in self.jobs.items() if key.startswith(section + ".")]
+        whole = self.settings.job(section).enabled
+        return [j for key, j in members if self.settings.job(key).enabled or not whole]
 
 
 def configured_sections(settings: Settings) -> dict[str, JobSettings]:
@@ -83,7 +91,8 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
             available = sorted(inspect(connection).get_table_names())
             for section, job_settings in own.items():
                 shared = job_settings.tables is not None
-                for name, table, settings_of in _expand(section, job_settings, available):
+                made = _expand(section, job_settings, available, settings.table_jobs)
+                for name, table, settings_of in made:
                     if len(name) > NAME_LENGTH:  # the run history keeps the job's name
                         raise ConfigError(
                             f"[jobs.{section}]: job name {name!r} is longer than "
@@ -91,6 +100,7 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
                         )
                     sections[name] = settings_of
                     found[name] = reflect_job(name, table, settings_of, connection, shared=shared)
+    unused_overrides(settings.table_jobs, found)
     expanded = dataclasses.replace(settings, jobs=types.MappingProxyType(sections))
     _one_writer_per_table(found, expanded)
     return Catalog(jobs=types.MappingProxyType(found), settings=expanded)
@@ -117,13 +127,22 @@ def _one_writer_per_table(jobs: Mapping[str, Job], settings: Settings) -> None:
 
 
 def _expand(
-    section: str, settings: JobSettings, available: Sequence[str]
+    section: str,
+    settings: JobSettings,
+    available: Sequence[str],
+    per_table: Mapping[str, JobSettings],
 ) -> list[tuple[str, str, JobSettings]]:
-    """(job name, source table, its settings) for each job a configured section makes."""
+    """(job name, source table, its settings) for each job a configured section makes:
+    a table's own section (``[jobs."shop.orders"]``) where it has one."""
     if settings.tables is None:
         return [(section, str(settings.table), settings)]
     return [
-        (job_name(section, table), table, dataclasses.replace(settings, tables=None, table=table))
+        (
+            job_name(section, table),
+            table,
+            per_table.get(job_name(section, table))
+            or dataclasses.replace(settings, tables=None, table=table),
+        )
         for table in select_tables(section, settings.tables, available)
     ]
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from etl.config.overrides import split_table_overrides
 from etl.config.settings import (
     DEFAULT_CONFIG_PATH,
     DEFAULTS,
@@ -44,9 +45,16 @@ def load_settings(path: str | None, environ: Mapping[str, str]) -> Settings:
         if name not in SECTIONS:
             raise ConfigError(f"{where}: unknown section [{name}]; known: {_known(SECTIONS)}")
         sections[name] = _build(SECTIONS[name], raw_section, f"{where}: [{name}]")
+    raw_jobs, raw_tables = split_table_overrides(
+        _as_table(merged.get("jobs", {}), f"{where}: [jobs]"), where
+    )
     jobs = {
         job: _build(JobSettings, values, f"{where}: [jobs.{job}]")
-        for job, values in _as_table(merged.get("jobs", {}), f"{where}: [jobs]").items()
+        for job, values in raw_jobs.items()
+    }
+    per_table = {
+        job: _build(JobSettings, values, f'{where}: [jobs."{job}"]')
+        for job, values in raw_tables.items()
     }
     source = _with_password(sections["source"], "source", where)
     target = _with_password(sections["target"], "target", where)
@@ -58,6 +66,7 @@ def load_settings(path: str | None, environ: Mapping[str, str]) -> Settings:
         log=sections.get("log", LogSettings()),
         daemon=sections.get("daemon", DaemonSettings()),
         jobs=types.MappingProxyType(jobs),
+        table_jobs=types.MappingProxyType(per_table),
         config_path=str(chosen) if chosen else None,
     )
     _check_ranges(settings, where)
@@ -242,8 +251,8 @@ def _check_ranges(settings: Settings, where: str) -> None:
         raise ConfigError(f"{where}: [sync] pause_between_batches must not be negative")
     if not 1 <= sync.workers <= 64:
         raise ConfigError(f"{where}: [sync] workers must be 1 to 64, got {sync.workers}")
-    for name, job in settings.jobs.items():
-        _check_configured_job(name, job, f"{where}: [jobs.{name}]")
+    for name, job in [*settings.jobs.items(), *settings.table_jobs.items()]:
+        _check_configured_job(name, job, f"{where}: [jobs.{name}]", settings.table_jobs)
         if job.batch_size is not None and job.batch_size < 1:
             raise ConfigError(f"{where}: [jobs.{name}] batch_size must be at least 1")
         if job.interval is not None and job.interval <= 0:
@@ -267,7 +276,9 @@ def _check_ranges(settings: Settings, where: str) -> None:
         )
 
 
-def _check_configured_job(name: str, job: JobSettings, where: str) -> None:
+def _check_configured_job(
+    name: str, job: JobSettings, where: str, per_table: Mapping[str, JobSettings]
+) -> None:
     """The settings of a job defined in configuration (``table`` or ``tables``) fit together."""
     own = ("key", "columns", "exclude", "where", "delete_policy")
     if not job.configured:
@@ -286,7 +297,7 @@ def _check_configured_job(name: str, job: JobSettings, where: str) -> None:
             f"{where} sets tables with target_table, key or columns, which name one table's "
             'columns: give that table its own section with table = "<name>"'
         )
-    if "." in name:
+    if "." in name and name not in per_table:
         raise ConfigError(f"{where}: a job name must not contain '.' (used by tables jobs)")
 
 

@@ -155,6 +155,9 @@ class Settings:
     log: LogSettings = LogSettings()
     daemon: DaemonSettings = DaemonSettings()
     jobs: Mapping[str, JobSettings] = field(default_factory=dict)
+    table_jobs: Mapping[str, JobSettings] = field(default_factory=dict)
+    """Per-table sections of ``tables`` jobs (``[jobs."shop.orders"]``), by job name, each
+    already merged over its section; the catalog puts them in ``jobs`` when it expands."""
     config_path: str | None = None
     """The file these settings were read from, if any (for messages)."""
 

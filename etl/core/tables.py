@@ -79,8 +79,8 @@ def choose_columns(
     chosen_key = list(key) if key else list(primary_key)
     if not chosen_key:
         raise ConfigError(
-            f'{where} has no primary key: set key = ["<column>", ...] to a unique, '
-            "NOT NULL column list"
+            f'{where} has no primary key: set key = ["<column>", ...] in [jobs."{job}"] '
+            "to a unique, NOT NULL column list"
         )
     excluded_keys = [name for name in exclude or () if name in chosen_key]
     if excluded_keys:

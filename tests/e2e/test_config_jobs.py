@@ -245,7 +245,7 @@ def test_jobs_lists_python_and_configured_jobs_expanded(tmp_path: Path, lite: Da
         + '[jobs.shop]\ntables = ["order*"]\n'
         + '[jobs.paid]\ntable = "orders"\ntarget_table = "paid"\ninterval = 60\n',
     )
-    # order_lines has no primary key: a tables section cannot name one, so it is refused.
+    # order_lines has no primary key and no section of its own giving one: refused.
     refused = etl("jobs", pair=lite, config=path)
     assert refused.returncode == 2
     assert "job 'shop.order_lines' (table 'order_lines') has no primary key" in refused.stderr
@@ -415,3 +415,43 @@ def test_sigterm_stops_the_jobs_in_flight_after_their_batch_and_starts_no_more(
     assert "(resumed after" in resumed.stdout
     for t in range(6):
         assert rows(maria, "target", f"SELECT COUNT(*) FROM s{t}") == [(40,)]
+
+
+def test_one_table_of_a_tables_section_gets_its_own_settings(
+    tmp_path: Path, pair: DatabasePair
+) -> None:
+    """``[jobs."shop.order_lines"]`` gives that table a key and exclusions on top of the
+    section's settings (its ``where`` is inherited); a disabled table's section keeps it
+    out of ``run shop``; a section for a table the patterns do not select is an error."""
+    make_shop(pair)
+    pair.execute("source", "CREATE TABLE order_notes (id INTEGER PRIMARY KEY, body TEXT)")
+    path = config(
+        tmp_path,
+        NO_STUDENTS
+        + '[jobs.shop]\ntables = ["order*"]\nwhere = "1 = 1"\nbatch_size = 9\n'
+        + '[jobs."shop.order_lines"]\nkey = ["order_id", "line"]\nexclude = ["comment"]\n'
+        + "where = \"sku <> 'sku-3'\"\n"
+        + "[jobs.shop.order_notes]\nenabled = false\n",
+    )
+    result = etl("run", "shop", pair=pair, config=path)
+    assert result.returncode == 0, result.stderr
+    summaries = {line.split(":")[0]: line for line in result.stdout.splitlines() if ": " in line}
+    assert set(summaries) == {"shop.orders", "shop.order_lines"}, result.stdout
+    assert "succeeded" in summaries["shop.order_lines"]
+    assert "read 78, inserted 78" in summaries["shop.order_lines"]
+    lines = rows(pair, "target", "SELECT order_id, line, sku FROM order_lines ORDER BY 1, 2")
+    assert len(lines) == 78  # 40 orders x 2 lines, less sku-3's two
+    assert (3, 1, "sku-3") not in lines
+    assert "comment" not in {
+        c["name"] for c in inspect(pair.engine("target")).get_columns("order_lines")
+    }
+    assert len(rows(pair, "target", "SELECT id FROM orders")) == 40
+    assert not inspect(pair.engine("target")).has_table("order_notes")
+
+    path.write_text(path.read_text() + '[jobs."shop.invoices"]\nbatch_size = 5\n')
+    refused = etl("run", pair=pair, config=path)
+    assert refused.returncode == 2
+    assert (
+        "[jobs.\"shop.invoices\"]: table 'invoices' is not one of the tables [jobs.shop] selects"
+        in one_line_error(refused)
+    )

@@ -163,6 +163,28 @@ def test_configured_job_settings_parse_from_file_and_environment(tmp_path: Path)
     assert settings.job("students").schema_drift == "freeze"
 
 
+def test_a_tables_sections_table_section_is_merged_over_it(tmp_path: Path) -> None:
+    """``[jobs."shop.orders"]`` and the nested ``[jobs.shop.lines]`` read the section's
+    settings with their own on top, each for its one table."""
+    path = write(
+        tmp_path,
+        '[jobs.shop]\ntables = ["*"]\nwhere = "tenant = 7"\nbatch_size = 9\n'
+        '[jobs."shop.orders"]\nbatch_size = 100\ntarget_table = "paid"\n'
+        '[jobs.shop.lines]\nkey = ["order_id", "line"]\nenabled = false\n',
+    )
+    settings = load_settings(path, {"ETL_JOB_SHOP_SCHEMA_DRIFT": "evolve"})
+    assert set(settings.jobs) == {"shop"}
+    orders, lines = settings.table_jobs["shop.orders"], settings.table_jobs["shop.lines"]
+    assert (orders.table, orders.tables, orders.target_table) == ("orders", None, "paid")
+    assert (orders.batch_size, orders.where, orders.schema_drift) == (100, "tenant = 7", "evolve")
+    assert (lines.table, lines.key, lines.enabled, lines.batch_size) == (
+        "lines",
+        ("order_id", "line"),
+        False,
+        9,
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -174,6 +196,15 @@ def test_configured_job_settings_parse_from_file_and_environment(tmp_path: Path)
         ('[jobs.a]\ntable = "t"\nkey = "id"\n', None),
         ('[jobs.a]\ntable = "t"\nschema_drift = "melt"\n', "must be one of freeze, evolve"),
         ("[sync]\nworkers = 0\n", "[sync] workers must be 1 to 64"),
+        (
+            '[jobs.a]\ntables = ["*"]\n[jobs."a.t"]\ntable = "x"\n',
+            "[jobs.\"a.t\"] is the settings of table 't' of [jobs.a] and must not set table",
+        ),
+        (
+            '[jobs.a]\ntables = ["*"]\n[jobs.a.t]\ncolumns = ["x"]\nexclude = ["y"]\n',
+            "[jobs.a.t] sets both columns and exclude",
+        ),
+        ('[jobs.a]\ntable = "t"\n[jobs.a.t]\nkey = ["x"]\n', "[jobs.a]: unknown setting 't'"),
     ],
 )
 def test_configured_job_settings_that_cannot_work_are_one_line_errors(
