@@ -23,7 +23,7 @@ from etl.config import JobSettings, Settings
 from etl.config.overrides import unused_overrides
 from etl.core.tables import job_name, select_tables
 from etl.engine.db import connect
-from etl.engine.reflect import reflect_job
+from etl.engine.reflect import reflect_job, with_section_rules
 from etl.engine.state import NAME_LENGTH
 from etl.errors import ConfigError, UnknownJob
 from etl.job import Job
@@ -84,10 +84,18 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
     own = configured_sections(settings)
     found: dict[str, Job] = dict(REGISTRY)
     sections = dict(settings.jobs)
-    if own:
-        if source is None:
-            raise ValueError("configured jobs need the source engine")
+    ruled = {
+        name: section
+        for name, section in settings.jobs.items()
+        if name in REGISTRY and (section.where or section.delete_policy)
+    }
+    if own and source is None:
+        raise ValueError("configured jobs need the source engine")
+    if source is None or not (own or ruled):  # a filter is tried on the source when reached
+        found.update((n, with_section_rules(found[n], s, None)) for n, s in ruled.items())
+    else:
         with connect(source, "source") as connection:
+            found.update((n, with_section_rules(found[n], s, connection)) for n, s in ruled.items())
             available = sorted(inspect(connection).get_table_names())
             for section, job_settings in own.items():
                 shared = job_settings.tables is not None

@@ -280,7 +280,7 @@ def _check_configured_job(
     name: str, job: JobSettings, where: str, per_table: Mapping[str, JobSettings]
 ) -> None:
     """The settings of a job defined in configuration (``table`` or ``tables``) fit together."""
-    own = ("key", "columns", "exclude", "where", "delete_policy")
+    own = ("key", "columns", "exclude")  # where and delete_policy suit Python jobs too
     if not job.configured:
         given = [key for key in own if getattr(job, key) is not None]
         if given:

@@ -8,10 +8,22 @@ are not copied: generated columns are left out of the job, the target computes i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, literal, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    and_,
+    inspect,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
@@ -62,6 +74,22 @@ def reflect_job(
         follows_source=settings.columns is None,
         excluded=tuple(exclude or ()),
     )
+
+
+def with_section_rules(job: Job, settings: JobSettings, connection: Connection | None) -> Job:
+    """A Python job with its section's ``where`` (on top of its own filter) and
+    ``delete_policy``; the filter is tried on the source when ``connection`` is given."""
+    rules: dict[str, Any] = {}
+    if settings.delete_policy is not None:
+        rules["delete_policy"] = settings.delete_policy
+    if settings.where:
+        if connection is not None:
+            table = job.table_named(settings.source_table)
+            _check_filter(connection, job.name, table, settings.where)
+        where = text(settings.where.replace(":", "\\:"))
+        own = job.source_filter
+        rules["source_filter"] = where if own is None else and_(own, where)
+    return dataclasses.replace(job, **rules) if rules else job
 
 
 def reflect_table(

@@ -455,3 +455,33 @@ def test_one_table_of_a_tables_section_gets_its_own_settings(
         "[jobs.\"shop.invoices\"]: table 'invoices' is not one of the tables [jobs.shop] selects"
         in one_line_error(refused)
     )
+
+
+def test_a_python_jobs_section_sets_its_where_and_delete_policy(
+    tmp_path: Path, lite: DatabasePair
+) -> None:
+    """``where`` and ``delete_policy`` in ``[jobs.students]`` apply to the Python job: a
+    row leaving the filter is deleted, unless the policy keeps it; a filter the source
+    refuses is a one-line configuration error (exit 2)."""
+    lite.create_source([("A", "One", "c", 80.0), ("B", "Two", "c", 20.0), ("C", "Tre", "c", 60)])
+    path = config(tmp_path, '[jobs.students]\nwhere = "score >= 50"\n')
+    first = etl("run", pair=lite, config=path)
+    assert first.returncode == 0, first.stderr
+    assert [r[:2] for r in lite.rows("target")] == [("A", "One"), ("C", "Tre")]
+    lite.execute("source", "UPDATE students SET score = 10 WHERE first_name = 'C'")
+    again = etl("run", pair=lite, config=path)
+    assert again.returncode == 0, again.stderr
+    assert [r[:2] for r in lite.rows("target")] == [("A", "One")]
+
+    path.write_text('[jobs.students]\nwhere = "score >= 50"\ndelete_policy = "keep"\n')
+    lite.execute("source", "UPDATE students SET score = 10 WHERE first_name = 'A'")
+    kept = etl("run", pair=lite, config=path)
+    assert kept.returncode == 0, kept.stderr
+    assert [r[:2] for r in lite.rows("target")] == [("A", "One")]
+
+    path.write_text('[jobs.students]\nwhere = "no_such_column > 1"\n')
+    refused = etl("run", pair=lite, config=path)
+    assert refused.returncode == 2
+    assert "job 'students': where 'no_such_column > 1' does not work on source table" in (
+        one_line_error(refused)
+    )

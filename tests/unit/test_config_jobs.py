@@ -191,7 +191,7 @@ def test_a_tables_sections_table_section_is_merged_over_it(tmp_path: Path) -> No
         ('[jobs.a]\ntable = "t"\ntables = ["*"]\n', "[jobs.a] sets both table and tables"),
         ('[jobs.a]\ntable = "t"\ncolumns = ["x"]\nexclude = ["y"]\n', "both columns and exclude"),
         ('[jobs.a]\ntables = ["*"]\ntarget_table = "x"\n', "sets tables with target_table"),
-        ('[jobs.a]\nwhere = "x > 1"\n', "[jobs.a] sets where but no table"),
+        ('[jobs.a]\nkey = ["x"]\n', "[jobs.a] sets key but no table"),
         ('[jobs.a]\ntable = "t"\nkey = []\n', "key must name at least one"),
         ('[jobs.a]\ntable = "t"\nkey = "id"\n', None),
         ('[jobs.a]\ntable = "t"\nschema_drift = "melt"\n', "must be one of freeze, evolve"),
