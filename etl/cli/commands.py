@@ -218,6 +218,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings, redactor: Redactor)
                 limit=args.limit,
                 source_table=job_settings.source_table,
                 target_table=job_settings.target_table,
+                schema_drift=job_settings.schema_drift,
             )
             print(redactor("\n".join(describe_verify(report))))
             drift = drift or report.drift > 0

@@ -85,7 +85,7 @@ def current_target(
         if not alter:
             raise ConfigError(
                 f"{where} lacks column(s) {', '.join(gap.missing)}: a real run would add them "
-                '(schema_drift = "evolve"); a dry run changes no table'
+                '(schema_drift = "evolve"); a dry run or verify changes no table'
             )
         add_columns(connection, table, gap.missing)
     if gap.generated:

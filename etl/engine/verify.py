@@ -26,6 +26,7 @@ from typing import Literal
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from etl.config import DriftPolicy
 from etl.core.diff import Key, Row, diff_rows, missing_keys
 from etl.dialects import Dialect
 from etl.engine import checksum, store
@@ -82,8 +83,14 @@ def verify_job(
     limit: int = 100,
     source_table: str | None = None,
     target_table: str | None = None,
+    schema_drift: DriftPolicy | None = None,
 ) -> Report:
-    """Compare the job's table on both sides; ConfigError if the setup is wrong."""
+    """Compare the job's table on both sides; ConfigError if the setup is wrong.
+
+    With ``schema_drift``, columns that moved are judged as a run would judge them
+    (``freeze`` refuses, ``evolve`` compares the columns as the source has them now),
+    except that no table is altered.
+    """
     plan = make_plan(
         job,
         dbs.source_engine,
@@ -91,6 +98,7 @@ def verify_job(
         source_name=source_table,
         target_name=target_table,
         create=False,
+        schema_drift=schema_drift,
     )
     report = Report(job.name, plan.mode, limit)
     checker = _Checker(job, dbs, plan, page_size, report)

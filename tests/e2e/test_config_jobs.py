@@ -332,6 +332,10 @@ def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(
     unverifiable = etl("verify", pair=pair, config=path)
     assert unverifiable.returncode == 2
     assert "target table 'orders' lacks column(s) coupon" in one_line_error(unverifiable)
+    # verify judges the columns as a run would, and never alters a table.
+    unaltered = etl("verify", pair=pair, config=path, ETL_JOB_ORDERS_SCHEMA_DRIFT="evolve")
+    assert unaltered.returncode == 2
+    assert "a real run would add them" in one_line_error(unaltered)
 
     evolved = etl("run", pair=pair, config=path, ETL_JOB_ORDERS_SCHEMA_DRIFT="evolve")
     assert evolved.returncode == 0, evolved.stderr
@@ -339,6 +343,9 @@ def test_schema_drift_freeze_refuses_and_evolve_adds_the_column(
     added = {c["name"]: c for c in inspect(pair.engine("target")).get_columns("orders")}
     assert added["coupon"]["nullable"]
     assert rows(pair, "target", "SELECT COUNT(coupon) FROM orders") == [(3,)]
+    verified = etl("verify", pair=pair, config=path, ETL_JOB_ORDERS_SCHEMA_DRIFT="evolve")
+    assert verified.returncode == 0, verified.stderr
+    assert "no drift" in verified.stdout
     assert any(
         json.loads(e)["event"] == "target_column_added"
         for e in evolved.stderr.splitlines()
