@@ -87,7 +87,7 @@ def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
     ruled = {
         name: section
         for name, section in settings.jobs.items()
-        if name in REGISTRY and (section.where or section.delete_policy)
+        if name in REGISTRY and (section.where or section.delete_policy or section.cursor)
     }
     if own and source is None:
         raise ValueError("configured jobs need the source engine")

@@ -117,6 +117,9 @@ class JobSettings:
     the matching rows, so a row that stops matching is deleted (unless ``keep``)."""
     delete_policy: Literal["propagate", "keep"] | None = None
     """A configured table's delete policy (default ``propagate``)."""
+    cursor: str | None = None
+    """Change-tracking column (``updated_at``, a date, an integer version) that lets the job
+    run incrementally (``run --incremental``); a Python job's own ``cursor_column`` else."""
     schema_drift: DriftPolicy = "freeze"
     """``freeze``: refuse a run when the columns changed; ``evolve``: add new ones."""
 

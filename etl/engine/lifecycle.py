@@ -24,12 +24,13 @@ from etl.core.keys import shown
 from etl.core.policy import DeleteBudget
 from etl.core.validate import compile_checks
 from etl.engine import state, store, watermarks
+from etl.engine.cursors import cursor_of
 from etl.engine.db import Databases, describe_error
 from etl.engine.passes import FullPass, IncrementalPass, usable_checkpoint
 from etl.engine.plan import Plan, make_plan
 from etl.engine.results import BatchDone, Clock, IncrementalOptions, RunResult, SyncOptions, utc_now
 from etl.engine.run import Hooks, Run
-from etl.engine.strategies.incremental import MODE, IncrementalPages, cursor_of
+from etl.engine.strategies.incremental import MODE, IncrementalPages
 from etl.engine.unit_of_work import UnitOfWork
 from etl.errors import Interrupted, MassDeleteRefused
 from etl.job import Job

@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeEngine
 
 from etl.config import JobSettings
 from etl.core.tables import choose_columns
+from etl.engine.cursors import cursor_of
 from etl.engine.db import describe_error, display_url
 from etl.errors import ConfigError
 from etl.job import Job
@@ -62,7 +63,7 @@ def reflect_job(
     source_filter = text(settings.where.replace(":", "\\:")) if settings.where else None
     if source_filter is not None:
         _check_filter(connection, name, built, settings.where or "")
-    return Job(
+    job = Job(
         name=name,
         table=built,
         description=f"table {table} (from configuration)",
@@ -73,13 +74,20 @@ def reflect_job(
         reflected=True,
         follows_source=settings.columns is None,
         excluded=tuple(exclude or ()),
+        cursor_column=settings.cursor,
     )
+    if settings.cursor:
+        cursor_of(job)  # a cursor that cannot page is a start-up error
+    return job
 
 
 def with_section_rules(job: Job, settings: JobSettings, connection: Connection | None) -> Job:
-    """A Python job with its section's ``where`` (on top of its own filter) and
-    ``delete_policy``; the filter is tried on the source when ``connection`` is given."""
+    """A Python job with its section's ``where`` (on top of its own filter),
+    ``delete_policy`` and ``cursor``; the filter is tried on the source when
+    ``connection`` is given."""
     rules: dict[str, Any] = {}
+    if settings.cursor:
+        rules["cursor_column"] = settings.cursor
     if settings.delete_policy is not None:
         rules["delete_policy"] = settings.delete_policy
     if settings.where:
@@ -89,7 +97,12 @@ def with_section_rules(job: Job, settings: JobSettings, connection: Connection |
         where = text(settings.where.replace(":", "\\:"))
         own = job.source_filter
         rules["source_filter"] = where if own is None else and_(own, where)
-    return dataclasses.replace(job, **rules) if rules else job
+    if not rules:
+        return job
+    ruled = dataclasses.replace(job, **rules)
+    if settings.cursor:
+        cursor_of(ruled)
+    return ruled
 
 
 def reflect_table(

@@ -20,11 +20,11 @@ from sqlalchemy import update
 from etl.config import Settings
 from etl.core.counts import Counts
 from etl.engine import state
+from etl.engine.cursors import cursor_of
 from etl.engine.db import Databases, describe_error
 from etl.engine.lifecycle import run_job
 from etl.engine.results import BatchDone, Clock, IncrementalOptions, RunResult, SyncOptions, utc_now
 from etl.engine.schema import table_exists
-from etl.engine.strategies.incremental import cursor_of
 from etl.errors import ConfigError
 from etl.job import Job
 from etl.service.locks import HeldLock, job_lock

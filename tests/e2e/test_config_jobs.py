@@ -492,3 +492,49 @@ def test_a_python_jobs_section_sets_its_where_and_delete_policy(
     assert "job 'students': where 'no_such_column > 1' does not work on source table" in (
         one_line_error(refused)
     )
+
+
+@pytest.mark.parametrize(
+    ("column_type", "first", "later"),
+    [
+        ("DATETIME(6)", "'2024-02-29 23:59:59.999999' + INTERVAL :i SECOND", "'2030-01-01'"),
+        ("DATE", "'2024-02-29' + INTERVAL :i DAY", "'2030-01-01'"),
+        ("BIGINT UNSIGNED", "18446744073709551000 + :i", "18446744073709551615"),
+        ("DECIMAL(20,6)", "0.000001 * :i", "99999999999999.999999"),
+    ],
+)
+def test_a_configured_job_runs_incrementally_by_a_cursor_of_any_type(
+    tmp_path: Path, maria: DatabasePair, column_type: str, first: str, later: str
+) -> None:
+    """``cursor`` makes a configured job incremental: the first run takes every row,
+    the next only the rows whose cursor moved past the watermark (tagged in JSON)."""
+    maria.execute(
+        "source",
+        f"CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(20), changed {column_type})",
+    )
+    for i in range(1, 31):
+        maria.execute("source", f"INSERT INTO items VALUES (:i, 'n', {first})", i=i)
+    path = config(
+        tmp_path,
+        NO_STUDENTS + '[jobs.items]\ntable = "items"\ncursor = "changed"\n'
+        "incremental_lookback = 0\n",
+    )
+    loaded = etl("run", "--incremental", pair=maria, config=path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "read 30, inserted 30" in loaded.stdout
+    maria.execute("source", f"UPDATE items SET name = 'moved', changed = {later} WHERE id < 3")
+    moved = etl("run", "--incremental", pair=maria, config=path)
+    assert moved.returncode == 0, moved.stderr
+    assert "read 2, inserted 0, updated 2" in moved.stdout
+    assert rows(maria, "target", "SELECT id FROM items WHERE name = 'moved'") == [(1,), (2,)]
+    again = etl("run", "--incremental", pair=maria, config=path)
+    assert again.returncode == 0, again.stderr
+    assert "read 0, inserted 0, updated 0" in again.stdout
+
+
+def test_a_cursor_that_cannot_page_is_a_start_up_error(tmp_path: Path, lite: DatabasePair) -> None:
+    lite.create_source([("A", "B", "C", 1.0)])
+    path = config(tmp_path, NO_STUDENTS + '[jobs.s]\ntable = "students"\ncursor = "nope"\n')
+    refused = etl("run", pair=lite, config=path)
+    assert refused.returncode == 2
+    assert "job 's' cursor column 'nope' is not in its table" in one_line_error(refused)

@@ -184,8 +184,8 @@ def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) 
     )
     pair.execute(
         "target",
-        "CREATE TABLE students (first_name VARCHAR(50) COLLATE \"C\" NOT NULL,"
-        " last_name VARCHAR(50) COLLATE \"C\" NOT NULL, course VARCHAR(50),"
+        'CREATE TABLE students (first_name VARCHAR(50) COLLATE "C" NOT NULL,'
+        ' last_name VARCHAR(50) COLLATE "C" NOT NULL, course VARCHAR(50),'
         " score DECIMAL(10, 3), PRIMARY KEY (first_name, last_name))",
     )
     pair.insert("source", FILLER)

@@ -296,7 +296,7 @@ def test_a_float_cursor_column_is_refused() -> None:
     """A 4-byte float never equals itself as a bound: keyset paging on it would loop."""
     from sqlalchemy import Column, Float, Integer, MetaData, Table
 
-    from etl.engine.strategies.incremental import cursor_of
+    from etl.engine.cursors import cursor_of
     from etl.errors import ConfigError
 
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Float))

@@ -13,7 +13,8 @@ import pytest
 
 from etl.config import DaemonSettings, DatabaseSettings, JobSettings, Settings, load_settings
 from etl.core.keys import decode_key, encode_key
-from etl.engine.strategies.incremental import cursor_of, later, rewind
+from etl.engine.cursors import cursor_of
+from etl.engine.strategies.incremental import later, rewind
 from etl.errors import ConfigError
 from etl.service.daemon import Daemon
 from etl.service.runner import incremental_options

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Table, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
@@ -38,7 +38,6 @@ from etl.engine.batches import Batch
 from etl.engine.run import Run
 from etl.engine.unit_of_work import UnitOfWork
 from etl.errors import ConfigError
-from etl.job import Job
 
 MODE = "incremental"
 """The mode recorded in ``etl_runs``, and the phase on log lines."""
@@ -99,28 +98,6 @@ class IncrementalPages:
 
     def _position(self, row: Row, key_length: int) -> Key:
         return (row[self.cursor_index], *row[:key_length])
-
-
-def cursor_of(job: Job) -> str:
-    """The job's cursor column; ConfigError when the job cannot run incrementally."""
-    column = job.cursor_column
-    if not column:
-        raise ConfigError(
-            f"job {job.name!r} has no cursor column, so it cannot run incrementally "
-            "(set cursor_column on the job, e.g. 'updated_at')"
-        )
-    if column not in job.table.columns:
-        raise ConfigError(f"job {job.name!r} cursor column {column!r} is not in its table")
-    if column in job.key:
-        raise ConfigError(f"job {job.name!r} cursor column {column!r} must not be a key column")
-    if isinstance(job.table.columns[column].type, Float):
-        # A 4-byte FLOAT never equals the double it is compared with (0.1 > 0.1 is true
-        # in MySQL), so keyset paging on it would read the same page forever.
-        raise ConfigError(
-            f"job {job.name!r} cursor column {column!r} is a float: use a timestamp, "
-            "a date or an integer version column"
-        )
-    return column
 
 
 def read_changes(
