@@ -4,7 +4,8 @@ A comparison that calls two different stored values equal would hide a change; o
 that calls equal values different rewrites the row on every run. So each kind gets
 its own: a 4-byte float compares as the 4-byte float it is stored as, NaN equals NaN
 (a database holds it as one value), decimals compare by value (1.50 is 1.5), and JSON
-compares by value (a reformatting, a key order or ``1e2`` for ``100`` is not a change).
+compares by value (a reformatting, a key order or ``1e2`` for ``100`` is not a change),
+and so do UUIDs (letter case is not a change).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import struct
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from etl.core.diff import ValueEqual, exact
 
@@ -53,6 +55,16 @@ def json_equal(a: Any, b: Any) -> bool:
         return bool(a == b)
 
 
+def uuid_equal(a: Any, b: Any) -> bool:
+    """Equal as UUIDs: a UUID column keeps no letter case (``ABC…`` text reads back ``abc…``)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return _uuid(a) == _uuid(b)
+    except (ValueError, TypeError):
+        return bool(a == b)
+
+
 def padded_equal(a: Any, b: Any) -> bool:
     """Equal as CHAR values: trailing spaces aside."""
     if isinstance(a, str) and isinstance(b, str):
@@ -70,7 +82,17 @@ def equality(kind: str, *, single_precision: bool = False, padded: bool = False)
         return decimal_equal
     if kind == "json":
         return json_equal
+    if kind == "uuid":
+        return uuid_equal
     return exact
+
+
+def _uuid(value: Any) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return UUID(bytes=bytes(value))
+    return UUID(str(value))
 
 
 def _single(value: Any) -> float:

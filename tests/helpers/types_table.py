@@ -293,7 +293,7 @@ def rows(backend: Backend) -> list[dict[str, Any]]:
             "vb": b"\x00",
             "blob": b"\x5c",
             "j": "just a string",
-            "u": _uuid(backend, "123e4567-e89b-12d3-a456-426614174000"),
+            "u": _uuid(backend, "123E4567-E89B-12D3-A456-426614174000"),  # upper case text
         },
         {
             "id": 5,

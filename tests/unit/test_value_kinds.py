@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import given
@@ -18,6 +19,7 @@ from etl.core.equality import (
     json_equal,
     padded_equal,
     single_equal,
+    uuid_equal,
 )
 from etl.core.mapping import lossy
 from etl.core.validate import ColumnSpec, always_fits, compile_checks, problem
@@ -148,6 +150,13 @@ def test_comparisons_are_exact_to_what_the_target_stores() -> None:
     assert not json_equal('{"a": 1}', {"a": 2})
     assert single_equal(None, None)
     assert not json_equal(None, {})
+    text = "123E4567-E89B-12D3-A456-426614174000"
+    assert uuid_equal(text, UUID(text))  # a uuid column keeps no letter case
+    assert uuid_equal(UUID(text).bytes, text.lower())
+    assert not uuid_equal(text, UUID(int=1))
+    assert not uuid_equal("not a uuid", UUID(int=1))
+    assert not uuid_equal(None, UUID(int=0))
+    assert equality("uuid") is uuid_equal
 
 
 def test_kind_mismatches_are_refused_up_front_and_narrowing_is_not() -> None:
