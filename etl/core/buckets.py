@@ -34,9 +34,17 @@ def portable_columns(source: Sequence[ColumnSpec] | None, target: Sequence[Colum
     )
 
 
-def bucket_count(rows: int, batch_size: int) -> int:
-    """About a batch of rows per bucket; at least one."""
-    return max(1, -(-rows // max(1, batch_size)))
+ROWS_PER_BUCKET = 16
+"""Small buckets: a few changed rows spread over the table leave most buckets equal, so
+only the rows of the few that differ are streamed (with a batch of rows per bucket, 1%
+of rows changed made every bucket differ). The summaries cost one row per bucket."""
+MOST_BUCKETS = 32_768
+"""At most this many summaries per side held at once (a few MB)."""
+
+
+def bucket_count(rows: int) -> int:
+    """About :data:`ROWS_PER_BUCKET` rows per bucket; at least one, at most :data:`MOST_BUCKETS`."""
+    return max(1, min(MOST_BUCKETS, -(-rows // ROWS_PER_BUCKET)))
 
 
 def differing(source: Mapping[int, Summary], target: Mapping[int, Summary]) -> list[int]:

@@ -176,7 +176,11 @@ def bucket_stream(
     row_hash = literal_column(scope.hashing.row_hash(quote, scope.columns), String())
     query = (
         select(bucket, *[table.c[name] for name in scope.key], row_hash)
-        .where(bucket.in_(bindparam("buckets", expanding=True)), *row_filter(table))
+        # Literal numbers: thousands of buckets would pass a driver's parameter limit.
+        .where(
+            bucket.in_(bindparam("buckets", expanding=True, literal_execute=True)),
+            *row_filter(table),
+        )
         .order_by(literal_column("1"))
     )
     width = len(scope.key)
