@@ -95,5 +95,15 @@ def _plain(quote: Quote, columns: Sequence[str]) -> str:
     Only ever the second of two checks: the first (CRC32 of :func:`_parts`) is the one
     that cannot confuse ('a', NULL) with (NULL, 'a'); this one adds 32 independent
     bits against random collisions for about half the cost of the exact serialization.
+    A FLOAT goes as its stored text here, not its exact double a second time (printing
+    a double costs more than the rest of the row): the first check holds it exactly.
     """
-    return "CONCAT_WS(x'00', " + ", ".join(f"CAST({quote(n)} AS BINARY)" for n in columns) + ")"
+    plain = [f"CAST({_stored(quote(n))} AS BINARY)" for n in columns]
+    return "CONCAT_WS(x'00', " + ", ".join(plain) + ")"
+
+
+def _stored(operand: str) -> str:
+    """The column itself for an exact FLOAT operand ``(`score` + 0e0)``; else the operand."""
+    if operand.startswith("(") and operand.endswith(EXACT_FLOAT_SUFFIX):
+        return operand[1 : -len(EXACT_FLOAT_SUFFIX)]
+    return operand

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from sqlalchemy import text
 
@@ -57,3 +59,26 @@ def test_key_respelled_within_a_collation_is_rewritten(maria: DatabasePair, spel
     result = maria.run(batch_size=20)
     assert (result.counts.inserted, result.counts.deleted) == (1, 1)
     assert maria.rows("target") == maria.rows("source")
+
+
+def test_a_float_changed_below_its_sixth_digit_is_seen(maria: DatabasePair) -> None:
+    """0.1234567 and 0.1234568 are different 4-byte floats that MySQL prints alike
+    (0.123457): the checksums hold each FLOAT as its exact double, so the change is
+    found (the plain second check sees only the printed text)."""
+    maria.create_source(many(200))
+    maria.execute("source", "UPDATE students SET score = 0.1234567 WHERE first_name = 'S00100'")
+    maria.run(batch_size=20)
+    maria.execute("source", "UPDATE students SET score = 0.1234568 WHERE first_name = 'S00100'")
+    result = maria.run(batch_size=20)
+    assert (result.counts.updated, result.counts.unchanged) == (1, 199)
+    with maria.engine("target").connect() as connection:
+        stored = connection.execute(
+            text("SELECT score + 0e0 FROM students WHERE first_name = 'S00100'")
+        ).scalar_one()
+    assert stored == single(0.1234568) != single(0.1234567)
+
+
+def single(value: float) -> float:
+    """``value`` as the 4-byte float a FLOAT column stores."""
+    found: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    return found
