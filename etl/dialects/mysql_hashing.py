@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from etl.dialects.types import KEY_HASH_DIGITS, Quote
+from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number
 
 EXACT_FLOAT_SUFFIX = " + 0e0)"
 """How an exact FLOAT operand ends: ``(`score` + 0e0)``."""
@@ -81,10 +81,10 @@ def _parts(quote: Quote, columns: Sequence[str]) -> str:
 
 
 def _part(operand: str) -> str:
-    """One value. A FLOAT's exact double (see ``MySQLTypes.exact_operand``) needs no length:
-    a number's text never holds '#' nor reads 'N', and printing a double costs the
-    server more than the rest of the row, so it is printed once, not twice."""
-    if operand.endswith(EXACT_FLOAT_SUFFIX):
+    """One value. A number (an integer, a FLOAT's exact double: ``MySQLTypes.exact_operand``)
+    needs no length: its text never holds '#' nor reads 'N', and printing a double costs
+    the server more than the rest of the row, so it is printed once, not twice."""
+    if is_number(operand) or operand.endswith(EXACT_FLOAT_SUFFIX):
         return f"IFNULL(CAST({operand} AS BINARY), 'N')"
     return f"IFNULL(CONCAT(LENGTH({operand}), ':', CAST({operand} AS BINARY)), 'N')"
 

@@ -5,7 +5,8 @@ hashes the text both print alike for the column kinds it is used for (the plan c
 them: strings, integers and floats on both sides): each value as its UTF-8 bytes
 prefixed with their byte length (MySQL ``LENGTH`` of a utf8mb4 value, PostgreSQL
 ``octet_length``), NULL as 'N' (apart from '' and 'N', which are '0:' and '1:N'),
-joined by '#'; integers as decimal text; floats as each server prints them. A float
+joined by '#'; integers as decimal text and floats as each server prints them, with no
+length (a number's text holds no '#' and never reads 'N'), exponents written MySQL's way. A float
 printed otherwise on each side (``1e20`` against ``1e+20``) only sends its row to the
 comparison the sync makes anyway. Equal texts are equal values as the sync reads them:
 the drivers read the same text the servers hash.
@@ -21,9 +22,11 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from etl.dialects.types import KEY_HASH_DIGITS, Quote
+from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number
 
 NAME = "text-md5"
+FLOAT8_SUFFIX = ")::float8"
+"""How PostgreSQL's exact float operand ends (``PostgreSQLTypes.exact_operand``)."""
 
 
 class MySQLTextHashing:
@@ -83,17 +86,37 @@ POSTGRESQL_TEXT = PostgreSQLTextHashing()
 
 
 def _mysql(quote: Quote, columns: Sequence[str]) -> str:
-    """Each value as utf8mb4 bytes (whatever the column's character set) with its length."""
-    values = [f"CAST(CONVERT({quote(name)} USING utf8mb4) AS BINARY)" for name in columns]
-    parts = ", ".join(f"IFNULL(CONCAT(LENGTH({v}), ':', {v}), 'N')" for v in values)
-    return f"CONCAT_WS('#', {parts})"
+    """Each value as utf8mb4 bytes (whatever the column's character set) with its length;
+    a number as its text alone."""
+    return "CONCAT_WS('#', " + ", ".join(_mysql_part(quote(name)) for name in columns) + ")"
+
+
+def _mysql_part(operand: str) -> str:
+    if is_number(operand):
+        return f"IFNULL(CAST({operand} AS BINARY), 'N')"
+    value = f"CAST(CONVERT({operand} USING utf8mb4) AS BINARY)"
+    return f"IFNULL(CONCAT(LENGTH({value}), ':', {value}), 'N')"
 
 
 def _postgresql(quote: Quote, columns: Sequence[str]) -> str:
-    """Each value as its output text: what the driver reads (``::text`` would trim a CHAR)."""
-    parts = ", ".join(
-        f"CASE WHEN {quote(name)} IS NULL THEN 'N' "
-        f"ELSE octet_length(concat({quote(name)})) || ':' || concat({quote(name)}) END"
-        for name in columns
-    )
+    """Each value as its output text: what the driver reads (``::text`` would trim a CHAR);
+    a number as its text alone."""
+    parts = ", ".join(_postgresql_part(quote(name)) for name in columns)
     return f"(concat_ws('#', {parts}) COLLATE \"C\")"
+
+
+def _postgresql_part(operand: str) -> str:
+    if is_number(operand) and operand.endswith(FLOAT8_SUFFIX):
+        # MySQL writes an exponent bare (1e20, 1e-300), PostgreSQL signed and at least
+        # two digits long (1e+20): the same double then hashes alike. (Below 1e-4 the two
+        # still differ: MySQL writes 0.00001, PostgreSQL 1e-05.)
+        printed = f"({operand})::text"
+        for padded, bare in (("e+0", "e"), ("e+", "e"), ("e-0", "e-")):
+            printed = f"replace({printed}, '{padded}', '{bare}')"
+        return f"coalesce({printed}, 'N')"
+    if is_number(operand):
+        return f"coalesce(({operand})::text, 'N')"
+    return (
+        f"CASE WHEN {operand} IS NULL THEN 'N' "
+        f"ELSE octet_length(concat({operand})) || ':' || concat({operand}) END"
+    )

@@ -18,6 +18,28 @@ Quote = Callable[[str], str]
 """The dialect's identifier quoting."""
 
 
+class Operand(str):
+    """A column as a row hash sees it (SQL text), marked when it prints as a number.
+
+    A number's text holds no '#' and never reads 'N', so a hash may print it once,
+    without the byte-length prefix every other value gets (printing a double costs a
+    server more than the rest of a row). Both sides of a comparison mark alike: by the
+    column's kind, integer or float, which the plan has found equal on both.
+    """
+
+    number: bool
+
+    def __new__(cls, sql: str, *, number: bool = False) -> Operand:
+        made = super().__new__(cls, sql)
+        made.number = number
+        return made
+
+
+def is_number(operand: str) -> bool:
+    """Whether ``operand`` is an :class:`Operand` that prints as a number."""
+    return bool(getattr(operand, "number", False))
+
+
 @dataclass(frozen=True)
 class KeyOrder:
     """How one side orders and compares its key columns."""

@@ -33,12 +33,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Numeric, String, Table, bindparam, func, literal_column, select
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, quoting
-from etl.dialects.types import Quote, RowHashing
+from etl.dialects.types import Operand, Quote, RowHashing
 from etl.engine.plan import Plan
 from etl.engine.store import row_filter
 
@@ -141,9 +153,17 @@ _HASHES_PER_QUERY = 5000
 
 
 def operands(session: Session, scope: Scope) -> Quote:
-    """Each column as the hashes see it: quoted, and exact where its text is not."""
+    """Each column as the hashes see it: quoted, exact where its text is not, and marked
+    when it prints as a number (:class:`~etl.dialects.types.Operand`)."""
     quote, table, dialect = quoting(session), scope.table, scope.dialect
-    return lambda name: dialect.exact_operand(quote(name), table.c[name].type)
+
+    def operand(name: str) -> str:
+        kind = table.c[name].type
+        stored = kind.impl_instance if isinstance(kind, TypeDecorator) else kind  # ExactFloat
+        number = isinstance(stored, Integer | Float) and not isinstance(stored, Boolean)
+        return Operand(dialect.exact_operand(quote(name), kind), number=number)
+
+    return operand
 
 
 def bucket_summaries(session: Session, scope: Scope, buckets: int) -> dict[int, Summary]:

@@ -257,3 +257,47 @@ def test_a_source_stream_that_fails_half_way_deletes_nothing(
     assert failed.status == "failed"
     assert failed.counts.deleted == 0
     assert across.rows("target") == before
+
+
+NUMBERS_DDL = {
+    "mariadb": "CREATE TABLE nums (name VARCHAR(20) NOT NULL PRIMARY KEY, i INT, b BIGINT, "
+    "f FLOAT, d DOUBLE)",
+    "postgresql": 'CREATE TABLE nums (name VARCHAR(20) COLLATE "en-x-icu" PRIMARY KEY, '
+    "i INTEGER, b BIGINT, f REAL, d DOUBLE PRECISION)",
+}
+
+
+def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair) -> None:
+    """Numbers are hashed as their text alone on both kinds of server (no length prefix):
+    a rerun over integers, big integers, 4-byte and 8-byte floats and NULLs finds every
+    bucket equal, and a change below a float's sixth digit is still found."""
+    from sqlalchemy import MetaData, Table
+
+    from etl.engine.lifecycle import run_job
+    from etl.engine.results import SyncOptions
+    from etl.job import Job
+
+    across.execute("source", NUMBERS_DDL[across.source_backend])
+    values = [
+        (f"n{i:03d}", None if i % 9 == 0 else i * -7, 2**40 + i, i / 10, None if i % 5 else 1e20)
+        for i in range(120)
+    ]
+    for name, i, b, f, d in values:
+        across.execute(
+            "source", "INSERT INTO nums VALUES (:n, :i, :b, :f, :d)", n=name, i=i, b=b, f=f, d=d
+        )
+    job = Job(name="nums", table=Table("nums", MetaData(), autoload_with=across.engine("source")))
+    dbs = make_databases(across.settings())
+    try:
+        run_job(job, dbs, SyncOptions(batch_size=20))
+        with capture_logs() as logs:
+            again = run_job(job, dbs, SyncOptions(batch_size=20))
+        assert (again.status, again.counts.unchanged) == ("succeeded", 120)
+        assert [e["differing"] for e in logs if e["event"] == "buckets_compared"] == [0]
+        across.execute("source", "UPDATE nums SET f = 0.1234568 WHERE name = 'n007'")
+        run_job(job, dbs, SyncOptions(batch_size=20))
+        across.execute("source", "UPDATE nums SET f = 0.1234567 WHERE name = 'n007'")
+        changed = run_job(job, dbs, SyncOptions(batch_size=20))
+        assert (changed.counts.updated, changed.counts.unchanged) == (1, 119)
+    finally:
+        dbs.dispose()
