@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from etl.core.diff import Key
 from etl.core.validate import ColumnSpec
 
-PORTABLE_KINDS = frozenset({"string", "integer", "float"})
-"""Column kinds both kinds of server print alike enough to hash (floats: see the hashing)."""
+PORTABLE_KINDS = frozenset({"string", "integer", "float", "decimal", "date"})
+"""Column kinds both kinds of server print alike enough to hash (floats: see the hashing;
+decimals of one scale on both sides, which both print with exactly that many digits)."""
 
 Summary = tuple[int, ...]
 """A bucket's row count and checksums."""
@@ -30,7 +31,10 @@ def portable_columns(source: Sequence[ColumnSpec] | None, target: Sequence[Colum
     if source is None or len(source) != len(target):
         return False
     return all(
-        s.kind == t.kind and s.kind in PORTABLE_KINDS for s, t in zip(source, target, strict=True)
+        s.kind == t.kind
+        and s.kind in PORTABLE_KINDS
+        and (s.kind != "decimal" or s.scale == t.scale is not None)
+        for s, t in zip(source, target, strict=True)
     )
 
 

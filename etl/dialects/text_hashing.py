@@ -2,7 +2,7 @@
 
 Each kind prints values its own way, so their own hashings never compare. This one
 hashes the text both print alike for the column kinds it is used for (the plan checks
-them: strings, integers and floats on both sides): each value as its UTF-8 bytes
+them: strings, integers, floats, dates, decimals of one scale): each value as its UTF-8 bytes
 prefixed with their byte length (MySQL ``LENGTH`` of a utf8mb4 value, PostgreSQL
 ``octet_length``), NULL as 'N' (apart from '' and 'N', which are '0:' and '1:N'),
 joined by '#'; integers as decimal text and floats as each server prints them, with no

@@ -103,7 +103,8 @@ class RowHashing(Protocol):
     """Which computation this is: both sides' hashes agree only when the names agree."""
     portable: bool
     """Computed alike by servers of other kinds: exact only where both sides' columns
-    are strings, integers or floats (the plan checks); False: same kind only."""
+    are strings, integers, floats, dates or decimals of one scale (the plan checks);
+    False: same kind only."""
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
         """A key's hash as text: only to find rows again (a collision reads a row too many)."""

@@ -3,9 +3,9 @@
 Only where both servers hash rows alike (a :class:`~etl.dialects.base.RowHashing` both
 dialects offer: their own between servers of one kind, since each kind prints values
 its own way; across MySQL/MariaDB and PostgreSQL a normalised text both print alike,
-only for string, integer and float columns); the SQL of each hash lives in the
-dialect modules. Bucket summaries (:func:`bucket_summaries`, :func:`bucket_tokens`)
-serve sides whose key ranges disagree. Every
+only for string, integer, float, date and one-scale decimal columns); the SQL of each
+hash lives in the dialect modules. Bucket summaries (:func:`bucket_summaries`,
+:func:`bucket_tokens`) serve sides whose key ranges disagree. Every
 expression there is exact on keys: values are hashed as their bytes (binary casts,
 so a case-insensitive collation's 'anna' = 'Anna' does not hide a change), each
 prefixed with its length (so ('ab', 'c') differs from ('a', 'bc')), and NULL hashes

@@ -10,11 +10,11 @@ float tolerance), and verify therefore agrees with a full row-by-row comparison.
 
 Across kinds of database the servers' own checksums cannot agree (each prints values
 its own way); a normalised text both print alike serves instead where the columns
-allow (strings, integers, floats), and otherwise each range is streamed from both
-sides. In lookup mode (the sides order keys differently) both servers first summarise
-the whole table (count and checksum, as a single bucket of exact keys); only when
-they differ are source pages looked up on the target and target keys on the source,
-exactly as the sync does.
+allow (strings, integers, floats, dates, decimals of one scale), and otherwise each
+range is streamed from both sides. In lookup mode (the sides order keys differently)
+both servers first summarise the whole table (count and checksum, as a single bucket
+of exact keys); only when they differ are source pages looked up on the target and
+target keys on the source, exactly as the sync does.
 """
 
 from __future__ import annotations

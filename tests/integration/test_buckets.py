@@ -10,6 +10,8 @@ ranges agree (range mode) and the same cross-kind hashing serves range checksums
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -173,8 +175,9 @@ def test_range_checksums_between_kinds(binary_maria_to_pg: DatabasePair) -> None
     assert same_floats(pair.rows("target"), pair.rows("source"))
 
 
-def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) -> None:
-    """DECIMAL scores on both sides (each prints its own way): no hashing, the lookups."""
+def test_decimals_hash_alike_only_at_one_scale(binary_maria_to_pg: DatabasePair) -> None:
+    """DECIMAL(10, 3) on both sides prints '7.000' on both: hashed. A target of another
+    scale prints otherwise ('7.0000'): no hashing, the rows are compared."""
     pair = binary_maria_to_pg
     pair.execute(
         "source",
@@ -191,8 +194,13 @@ def test_columns_printed_otherwise_step_aside(binary_maria_to_pg: DatabasePair) 
     pair.insert("source", FILLER)
     _run(pair, batch_size=100)
     pair.execute("source", "UPDATE students SET score = 7 WHERE first_name = 'K0001'")
+    hashed, events = _run(pair, batch_size=100)
+    assert {b["via"] for b in _batches(events)} & {"checksum", "buckets"}
+    assert _writes(hashed) == (0, 1, 0)
+    pair.execute("target", "ALTER TABLE students ALTER COLUMN score TYPE NUMERIC(12, 4)")
+    pair.execute("source", "UPDATE students SET score = 8 WHERE first_name = 'K0001'")
     result, events = _run(pair, batch_size=100)
-    assert "buckets" not in {b["via"] for b in _batches(events)}
+    assert not {b["via"] for b in _batches(events)} & {"checksum", "buckets"}
     assert _writes(result) == (0, 1, 0)
     assert same_floats(pair.rows("target"), pair.rows("source"))
 
@@ -261,16 +269,16 @@ def test_a_source_stream_that_fails_half_way_deletes_nothing(
 
 NUMBERS_DDL = {
     "mariadb": "CREATE TABLE nums (name VARCHAR(20) NOT NULL PRIMARY KEY, i INT, b BIGINT, "
-    "f FLOAT, d DOUBLE)",
+    "f FLOAT, d DOUBLE, m DECIMAL(12, 2), day DATE)",
     "postgresql": 'CREATE TABLE nums (name VARCHAR(20) COLLATE "en-x-icu" PRIMARY KEY, '
-    "i INTEGER, b BIGINT, f REAL, d DOUBLE PRECISION)",
+    "i INTEGER, b BIGINT, f REAL, d DOUBLE PRECISION, m NUMERIC(12, 2), day DATE)",
 }
 
 
 def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair) -> None:
     """Numbers are hashed as their text alone on both kinds of server (no length prefix):
-    a rerun over integers, big integers, 4-byte and 8-byte floats and NULLs finds every
-    bucket equal, and a change below a float's sixth digit is still found."""
+    a rerun over integers, big integers, 4-byte and 8-byte floats, decimals, dates and
+    NULLs finds every bucket equal, and a change below a float's sixth digit is found."""
     from sqlalchemy import MetaData, Table
 
     from etl.engine.lifecycle import run_job
@@ -284,7 +292,15 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
     ]
     for name, i, b, f, d in values:
         across.execute(
-            "source", "INSERT INTO nums VALUES (:n, :i, :b, :f, :d)", n=name, i=i, b=b, f=f, d=d
+            "source",
+            "INSERT INTO nums VALUES (:n, :i, :b, :f, :d, :m, :day)",
+            n=name,
+            i=i,
+            b=b,
+            f=f,
+            d=d,
+            m=None if i is None else Decimal(i) / 4,
+            day=date(2024, 2, 29) + timedelta(days=len(name) * b % 400),
         )
     job = Job(name="nums", table=Table("nums", MetaData(), autoload_with=across.engine("source")))
     dbs = make_databases(across.settings())
