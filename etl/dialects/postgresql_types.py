@@ -57,9 +57,11 @@ def _utc_session(dbapi_connection: Any, _record: Any) -> None:
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     try:
-        dbapi_connection.execute("SET TIME ZONE 'UTC'")
-        # Floats printed exactly (shortest round trip), whatever the role's default:
-        # reads and row hashes both go through that text.
-        dbapi_connection.execute("SET extra_float_digits = 3")
+        # Floats printed exactly (shortest round trip) and dates as ISO text, whatever
+        # the role's defaults: reads and row hashes both go through that text. One
+        # round trip for the three.
+        dbapi_connection.execute(
+            "SET TIME ZONE 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'"
+        )
     finally:
         dbapi_connection.autocommit = autocommit

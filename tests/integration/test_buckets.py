@@ -278,7 +278,8 @@ NUMBERS_DDL = {
 def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair) -> None:
     """Numbers are hashed as their text alone on both kinds of server (no length prefix):
     a rerun over integers, big integers, 4-byte and 8-byte floats, decimals, dates and
-    NULLs finds every bucket equal, and a change below a float's sixth digit is found."""
+    NULLs finds every bucket equal (whatever PostgreSQL's default DateStyle), and a
+    change below a float's sixth digit is found."""
     from sqlalchemy import MetaData, Table
 
     from etl.engine.lifecycle import run_job
@@ -286,6 +287,10 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
     from etl.job import Job
 
     across.execute("source", NUMBERS_DDL[across.source_backend])
+    # A database whose default prints dates otherwise ('29/02/2024'): sessions set ISO.
+    pg_role = "source" if across.source_backend == "postgresql" else "target"
+    database = across.engine(pg_role).url.database
+    across.execute(pg_role, f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
     values = [
         (f"n{i:03d}", None if i % 9 == 0 else i * -7, 2**40 + i, i / 10, None if i % 5 else 1e20)
         for i in range(120)
