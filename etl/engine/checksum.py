@@ -68,21 +68,35 @@ class Scope:
     dialect: Dialect
     hashing: RowHashing
     """SQL the server hashes rows with: both sides of a comparison use the same."""
+    numbers: frozenset[str] = frozenset()
+    """Columns hashed as a number's text alone: integer or float on both sides."""
 
 
 def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
     """The source's and the target's scope of a plan that has a common row hashing."""
     assert plan.hashing is not None
+    numbers = frozenset(
+        name
+        for name in columns
+        if _number(plan.source_table.c[name].type) and _number(plan.target_table.c[name].type)
+    )
     return (
-        Scope(plan.source_table, columns, key, plan.source_dialect, plan.hashing),
+        Scope(plan.source_table, columns, key, plan.source_dialect, plan.hashing, numbers),
         Scope(
             plan.target_table,
             columns,
             key,
             plan.target_dialect,
             plan.target_hashing or plan.hashing,
+            numbers,
         ),
     )
+
+
+def _number(kind: Any) -> bool:
+    """Whether a column of this type prints as a number (a BOOLEAN may print 't')."""
+    stored = kind.impl_instance if isinstance(kind, TypeDecorator) else kind  # ExactFloat
+    return isinstance(stored, Integer | Float) and not isinstance(stored, Boolean)
 
 
 def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> Summary:
@@ -154,14 +168,12 @@ _HASHES_PER_QUERY = 5000
 
 def operands(session: Session, scope: Scope) -> Quote:
     """Each column as the hashes see it: quoted, exact where its text is not, and marked
-    when it prints as a number (:class:`~etl.dialects.types.Operand`)."""
+    when it prints as a number on both sides (:class:`~etl.dialects.types.Operand`)."""
     quote, table, dialect = quoting(session), scope.table, scope.dialect
 
     def operand(name: str) -> str:
-        kind = table.c[name].type
-        stored = kind.impl_instance if isinstance(kind, TypeDecorator) else kind  # ExactFloat
-        number = isinstance(stored, Integer | Float) and not isinstance(stored, Boolean)
-        return Operand(dialect.exact_operand(quote(name), kind), number=number)
+        sql = dialect.exact_operand(quote(name), table.c[name].type)
+        return Operand(sql, number=name in scope.numbers)
 
     return operand
 
