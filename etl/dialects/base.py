@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     and_,
     literal,
     true,
@@ -198,6 +199,10 @@ class Dialect(ColumnTypes):
     def precise_datetime(self) -> TypeEngine[Any]:
         """A timestamp type that keeps microseconds (for the tool's own tables)."""
         return DateTime()
+
+    def long_text(self) -> TypeEngine[Any]:
+        """Text for an error message or a whole row (the tool's own tables)."""
+        return Text()
 
     def prepare_new_table(self, table: Table) -> None:
         """Table options a table this tool creates must have (a character set)."""

@@ -139,6 +139,10 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
         # DATETIME drops fractions of a second unless asked.
         return mysql.DATETIME(fsp=6)
 
+    def long_text(self) -> TypeEngine[Any]:
+        # TEXT holds 64 KB: too little for a wide row or a long error.
+        return mysql.MEDIUMTEXT()
+
     def prepare_new_table(self, table: Table) -> None:
         table.dialect_options["mysql"]["charset"] = "utf8mb4"
 
