@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    event,
     or_,
     text,
     true,
@@ -32,7 +33,7 @@ from sqlalchemy.types import TypeEngine
 
 from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
-from etl.dialects import mysql_values
+from etl.dialects import mysql_driver, mysql_values
 from etl.dialects.base import Dialect, bound_rows, quoting
 from etl.dialects.mysql_errors import DATA, TRANSIENT
 from etl.dialects.mysql_hashing import CRC, MD5
@@ -85,6 +86,11 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
         }
         # Below the server's wait_timeout (8 h).
         return connect_args, {"pool_pre_ping": True, "pool_recycle": settings.pool_recycle}
+
+    def prepare_engine(self, engine: Engine) -> None:
+        super().prepare_engine(engine)
+        if engine.dialect.driver == "pymysql":  # one TLS context for all its connections
+            event.listen(engine, "do_connect", mysql_driver.connect)
 
     # MySQL's range optimiser uses the index for the expanded form of a row comparison
     # (c1 > b1 OR (c1 = b1 AND c2 > b2)), not for (c1, c2) > (b1, b2).
