@@ -143,6 +143,14 @@ class Dialect(ColumnTypes):
         """Each column's collation (None: not text)."""
         raise NotImplementedError
 
+    def estimated_rows(self, connection: Connection, table: str) -> int | None:
+        """About how many rows the table holds, from the server's statistics; None: no idea.
+
+        For what needs no exact count (a progress bar's total, how finely to split a
+        table): an estimate costs a catalogue lookup, a count a scan of the whole index.
+        """
+        return None
+
     def key_order(self, connection: Connection, table: str, key: Sequence[str]) -> KeyOrder:
         """How the table's key columns are ordered and compared."""
         found = self.key_collations(connection, table)
