@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     redactor = Redactor(_secrets(settings))
     configure_logging(args.log_format or settings.log.format, settings.log.level, redactor)
     handler = _handler(args.handler)
+    # What is imported by now (SQLAlchemy, the engine) lives as long as the process: keep
+    # it out of the collector's passes. Each full pass walks it all, and so did the
+    # interpreter's exit: 0.1-0.2 s of a one-shot run spent after its last batch.
+    gc.freeze()
     try:
         return handler(args, settings, redactor)
     except EtlError as error:

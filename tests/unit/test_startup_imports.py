@@ -48,3 +48,18 @@ def test_a_database_brings_only_its_own_dialect():
     assert "etl.dialects.postgresql" not in loaded
     assert "etl.dialects.sqlite" not in loaded
     assert "sqlalchemy.dialects.postgresql" not in loaded
+
+
+def test_the_command_line_leaves_its_imports_out_of_garbage_collection():
+    """After its imports a command freezes them: no collector pass (nor the exit) walks them."""
+    script = (
+        "import contextlib, gc, io\n"
+        "from etl.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['jobs'], environ={})\n"
+        "print(gc.get_freeze_count())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout.split()[-1]) > 10_000
