@@ -45,10 +45,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     redactor = Redactor(_secrets(settings))
     configure_logging(args.log_format or settings.log.format, settings.log.level, redactor)
     handler = _handler(args.handler)
-    # What is imported by now (SQLAlchemy, the engine) lives as long as the process: keep
-    # it out of the collector's passes. Each full pass walks it all, and so did the
-    # interpreter's exit: 0.1-0.2 s of a one-shot run spent after its last batch.
-    gc.freeze()
     try:
         return handler(args, settings, redactor)
     except EtlError as error:
@@ -148,7 +144,17 @@ def _handler(reference: str) -> Handler:
     and ``status`` the whole sync engine.
     """
     module, _, name = reference.partition(":")
-    handler: Handler = getattr(importlib.import_module(module), name)
+    # What is imported (SQLAlchemy, the engine) lives as long as the process: no collector
+    # pass while importing it, and none over it afterwards (frozen). Each full pass walked
+    # it all, and so did the interpreter's exit: 0.1-0.2 s after a run's last batch.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        handler: Handler = getattr(importlib.import_module(module), name)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
     return handler
 
 
