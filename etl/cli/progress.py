@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, TextIO
 
 from etl.engine.results import BatchDone
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @contextmanager
@@ -18,6 +19,8 @@ def progress_reporter(stream: TextIO, job: str) -> Iterator[Callable[[BatchDone]
     if not stream.isatty():
         yield None
         return
+    from tqdm import tqdm  # here: only a terminal shows a bar, and tqdm costs start-up time
+
     bars: list[tqdm[Any]] = []  # made at the first batch, when the total is known
 
     def advance(batch: BatchDone) -> None:

@@ -48,3 +48,20 @@ class Checkpoint:
     phase: str
     last_key: Key
     run_id: str
+
+
+@dataclass(frozen=True)
+class TableSizes:
+    """Rows in both tables as a full run starts.
+
+    Exact counts where the mass-delete guard compares them; otherwise the servers'
+    statistics, good enough for a progress bar and for how finely to split a table.
+    Whether the target is empty is always exact: it decides whether there is
+    anything to compare or sweep.
+    """
+
+    source_rows: int = 0
+    target_rows: int = 0
+    target_empty: bool = True
+    exact: bool = True
+    """Both counts are exact; else at least one is an estimate."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     and_,
     literal,
     true,
@@ -142,6 +143,14 @@ class Dialect(ColumnTypes):
         """Each column's collation (None: not text)."""
         raise NotImplementedError
 
+    def estimated_rows(self, connection: Connection, table: str) -> int | None:
+        """About how many rows the table holds, from the server's statistics; None: no idea.
+
+        For what needs no exact count (a progress bar's total, how finely to split a
+        table): an estimate costs a catalogue lookup, a count a scan of the whole index.
+        """
+        return None
+
     def key_order(self, connection: Connection, table: str, key: Sequence[str]) -> KeyOrder:
         """How the table's key columns are ordered and compared."""
         found = self.key_collations(connection, table)
@@ -198,6 +207,10 @@ class Dialect(ColumnTypes):
     def precise_datetime(self) -> TypeEngine[Any]:
         """A timestamp type that keeps microseconds (for the tool's own tables)."""
         return DateTime()
+
+    def long_text(self) -> TypeEngine[Any]:
+        """Text for an error message or a whole row (the tool's own tables)."""
+        return Text()
 
     def prepare_new_table(self, table: Table) -> None:
         """Table options a table this tool creates must have (a character set)."""

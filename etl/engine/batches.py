@@ -113,7 +113,7 @@ def batch_done(run: Run, phase: str, lo: Key | None, done: Batch, started: float
     log_rejects(done.rejected, run.job.columns)
     hooks = run.hooks
     if hooks.on_batch is not None:
-        hooks.on_batch(BatchDone(phase, done.counts, seconds, run.total_source_rows))
+        hooks.on_batch(BatchDone(phase, done.counts, seconds, run.sizes.source_rows))
     if done.hi is None:
         return  # the phase is complete: a stop asked for now is honoured after it
     stop, pause = hooks.stop, run.options.pause_between_batches

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import structlog
@@ -23,7 +22,7 @@ from etl.core.diff import Key
 from etl.core.keys import shown
 from etl.core.policy import DeleteBudget
 from etl.core.validate import compile_checks
-from etl.engine import state, store, watermarks
+from etl.engine import sizes, state, watermarks
 from etl.engine.cursors import cursor_of
 from etl.engine.db import Databases, describe_error
 from etl.engine.passes import FullPass, IncrementalPass, usable_checkpoint
@@ -136,24 +135,11 @@ def _new_run(
 
 
 def _start_full(run: Run, result: RunResult) -> FullPass:
-    """Count both sides, find the checkpoint, record the run as running."""
+    """Size (or count) both sides, find the checkpoint, record the run as running."""
     plan, job, options = run.plan, run.job, run.options
-
-    def count_source() -> int:
-        with run.dbs.Source() as source:
-            return store.count_rows(source, plan.source_table)
-
-    # Both counts are full index scans (about 0.5 s each per million rows): at once.
-    counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-count")
-    source_count = counting.submit(count_source)
-    counting.shutdown(wait=False)
-    target_rows = 0
-    if plan.target_exists:
-        with run.dbs.Target() as target:
-            target_rows = store.count_rows(target, plan.target_table)
     # Before the run is recorded: a source that cannot be counted leaves no run marked
     # running (the caller records the failure), and no write transaction waits on it.
-    run.total_source_rows = source_count.result()
+    run.sizes = sizes.measure(run)
     checkpoint = None
     if plan.target_exists and run.write:
         with UnitOfWork(run) as uow:
@@ -165,16 +151,17 @@ def _start_full(run: Run, result: RunResult) -> FullPass:
             _record_start(run, uow, plan.mode, result.resumed_from)
     run.budget = DeleteBudget(
         job.name,
-        target_rows,
+        run.sizes.target_rows,
         options.max_delete_fraction,
-        unlimited=options.allow_mass_delete or job.delete_policy == "keep",
+        unlimited=not sizes.guarded(run),
     )
     log.info(
         "run_started",
         mode=plan.mode,
         dry_run=options.dry_run,
-        source_rows=run.total_source_rows,
-        target_rows=target_rows,
+        source_rows=run.sizes.source_rows,
+        target_rows=run.sizes.target_rows,
+        rows_counted=run.sizes.exact,
         batch_size=options.batch_size,
         resumed_from=shown(checkpoint.last_key) if checkpoint else None,
         phase=checkpoint.phase if checkpoint else None,

@@ -35,7 +35,7 @@ class FullPass:
         budget = run.budget
         refuse_obvious_mass_delete(
             run.job.name,
-            run.total_source_rows,
+            run.sizes.source_rows,
             budget.target_rows,
             budget.limit,
             unlimited=budget.unlimited,
@@ -67,7 +67,7 @@ class FullPass:
             run_phase(run, LookupUpserts(run, workers), checkpoint.last_key if checkpoint else None)
             checkpoint = None
         # A target empty at the start holds only what this pass wrote: nothing to sweep.
-        if run.job.delete_policy == "propagate" and run.budget.target_rows > 0:
+        if run.job.delete_policy == "propagate" and not run.sizes.target_empty:
             lo = checkpoint.last_key if checkpoint and checkpoint.last_key else None
             run_phase(run, Sweep(), lo)
         elif run.write and run.checkpoint_stored:

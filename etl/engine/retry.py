@@ -31,7 +31,6 @@ from tenacity import (
 
 from etl.config import RetrySettings
 from etl.dialects import every_dialect
-from etl.dialects.postgresql import classify_sqlstate
 from etl.dialects.types import ErrorKind
 from etl.errors import EtlError
 
@@ -63,6 +62,9 @@ def classify(error: BaseException) -> Kind:
             return kind
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
+        # Imported here, like every_dialect() above: only a failure needs every database.
+        from etl.dialects.postgresql import classify_sqlstate
+
         return classify_sqlstate(sqlstate)  # another driver that speaks SQLSTATE
     if isinstance(error, ConnectionError | TimeoutError):
         return "transient"

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from etl.core.counts import Counts
+from etl.core.counts import Counts, TableSizes
 from etl.core.policy import DeleteBudget
 from etl.core.validate import RowCheck
 from etl.engine.db import Databases
@@ -44,7 +44,8 @@ class Run:
     check: RowCheck | None
     """The row checks for the target's columns, compiled once; None: none needed."""
     budget: DeleteBudget
-    total_source_rows: int = 0
+    sizes: TableSizes = field(default_factory=TableSizes)
+    """Both tables' rows at the start of a full run (:mod:`etl.engine.sizes`)."""
     counts: Counts = field(default_factory=Counts)
     """Totals of the batches committed so far."""
     checkpoint_stored: bool = False

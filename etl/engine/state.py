@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -63,7 +62,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+class LongText(TypeDecorator[str]):
+    """Text as long as the dialect's ``long_text`` holds (MEDIUMTEXT on MySQL)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(dialect_of(dialect).long_text())
+
 
 metadata = MetaData()
 

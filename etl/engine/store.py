@@ -23,6 +23,7 @@ from sqlalchemy import (
     TextClause,
     delete,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -203,6 +204,12 @@ def delete_keys(
     """Delete the rows with these keys (by index lookups, as :func:`read_keys` finds them)."""
     for chunk in _chunks(keys, _LOOKUP_CHUNK):
         session.execute(delete(table).where(dialect.keys_in(table, key, chunk)))
+
+
+def has_rows(session: Session, table: Table) -> bool:
+    """Whether the table holds any row (one index entry read, not a count)."""
+    query = select(literal(1)).select_from(table).where(*row_filter(table)).limit(1)
+    return session.execute(query).first() is not None
 
 
 def count_rows(session: Session, table: Table) -> int:

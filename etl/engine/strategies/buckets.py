@@ -66,7 +66,7 @@ class Buckets:
         assert plan.hashing is not None
         self.workers = workers
         self.scopes = checksum.scopes(plan, job.columns, job.key)
-        self.buckets = buckets.bucket_count(max(run.total_source_rows, run.budget.target_rows))
+        self.buckets = buckets.bucket_count(max(run.sizes.source_rows, run.sizes.target_rows))
         self.remaining: list[int] | None = None
         """Differing buckets not drilled yet, ascending; None: not summarised yet."""
         self.pending: deque[_Chunk] = deque()

@@ -37,7 +37,7 @@ def usable(run: Run) -> bool:
     return (
         plan.hashing is not None
         and plan.target_exists
-        and run.budget.target_rows > 0
+        and not run.sizes.target_empty
         and job.transform is None
         and job.validate is None
     )
