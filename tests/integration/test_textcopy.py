@@ -94,12 +94,19 @@ def test_values_text_longer_than_the_limit_is_refused(maria: DatabasePair) -> No
     table = maria.create_source(many(50))
     columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
     with Session(maria.engine("source")) as session:
-        whole = MARIADB.values_text(session, table, columns, key, None, None, 1_000_000)
+        whole = MARIADB.values_text(
+            session, table, columns, key, None, None, 1_000_000, form="sql-values"
+        )
         assert whole is not None
         assert whole.rows == 50
         assert whole.text.startswith("('S00000','L0','Course 0','0'),")
-        assert MARIADB.values_text(session, table, columns, key, None, None, 200) is None
-        empty = MARIADB.values_text(session, table, columns, key, ("T", ""), None, 1_000_000)
+        assert (
+            MARIADB.values_text(session, table, columns, key, None, None, 200, form="sql-values")
+            is None
+        )
+        empty = MARIADB.values_text(
+            session, table, columns, key, ("T", ""), None, 1_000_000, form="sql-values"
+        )
         assert empty == Values(0, "")
         length = session.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar_one()
         assert int(length) == 1_000_004  # just past the limit: a cut text is too long
@@ -111,7 +118,9 @@ def test_values_text_writes_a_nul_in_a_value_escaped(maria: DatabasePair) -> Non
     table = maria.create_source([("a\0b", "x", "c\0", 1.0)])
     columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
     with Session(maria.engine("source")) as session:
-        found = MARIADB.values_text(session, table, columns, key, None, None, 1_000_000)
+        found = MARIADB.values_text(
+            session, table, columns, key, None, None, 1_000_000, form="sql-values"
+        )
     assert found is not None
     assert found.rows == 1
     assert "\0" not in found.text
@@ -122,10 +131,14 @@ def test_only_text_safe_column_kinds_of_the_same_kind_are_copied() -> None:
     string = ColumnSpec("a", "string", nullable=False, length=5)
     integer, other = ColumnSpec("b", "integer", True), ColumnSpec("b", "other", True)
     real = ColumnSpec("b", "float", True)
-    assert textcopy.copyable([string, integer], [string, integer])
+    assert textcopy.copyable([string, integer], [string, integer], same_kind=True)
     binary = ColumnSpec("b", "bytes", True, 16)
-    assert textcopy.copyable([string, binary], [string, binary])  # as hex literals
-    assert not textcopy.copyable([string, other], [string, other])  # e.g. BIT, YEAR
-    assert not textcopy.copyable([string, integer], [string, other])  # e.g. into BIT or YEAR
-    assert not textcopy.copyable([string, real], [string, integer])  # '2.5' rounds, 2.5e0 not
-    assert not textcopy.copyable(None, [string])  # SQLite promises nothing
+    assert textcopy.copyable([string, binary], [string, binary], same_kind=True)  # as hex literals
+    assert not textcopy.copyable([string, other], [string, other], same_kind=True)  # e.g. BIT, YEAR
+    assert not textcopy.copyable(
+        [string, integer], [string, other], same_kind=True
+    )  # e.g. into BIT or YEAR
+    assert not textcopy.copyable(
+        [string, real], [string, integer], same_kind=True
+    )  # '2.5' rounds, 2.5e0 not
+    assert not textcopy.copyable(None, [string], same_kind=True)  # SQLite promises nothing
