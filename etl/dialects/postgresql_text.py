@@ -49,9 +49,10 @@ class PostgreSQLTextCopies(Dialect):
         ``limit`` bytes.
 
         The server writes it (one ``string_agg``; PostgreSQL raises rather than cut
-        text, so what arrives is whole). MySQL's floats hold no NaN or infinities, and
-        a MySQL session not in strict mode would store such a text as 0: a range
-        holding one goes row by row instead (``fits`` False).
+        text, so what arrives is whole) and sends it only when short enough. MySQL's
+        floats hold no NaN or infinities, and a MySQL session not in strict mode would
+        store such a text as 0: a range holding one goes row by row instead (``fits``
+        False).
         """
         quote = quoting(session)
         kinds = [table.c[name].type for name in columns]
@@ -63,23 +64,27 @@ class PostgreSQLTextCopies(Dialect):
             for name, kind in zip(columns, kinds, strict=True)
             if isinstance(kind, types.Float)
         )
-        query: Select[Any] = (
+        rows = (
             select(
-                literal_column("count(*)"),
-                literal_column(f"count(*) FILTER (WHERE {odd or 'false'})"),
-                literal_column(f"string_agg('(' || {parts} || ')', ',')"),
+                literal_column(f"'(' || {parts} || ')'").label("r"),
+                literal_column(odd or "false").label("odd"),
             )
             .select_from(table)
             .where(self.after(table, key, lo), self.up_to(table, key, hi))
+            .subquery()
         )
+        length = "coalesce(sum(octet_length(r)), 0) + count(*) - 1"
+        query: Select[Any] = select(
+            literal_column("count(*)"),
+            literal_column("count(*) FILTER (WHERE odd)"),
+            literal_column(f"CASE WHEN {length} <= {int(limit)} THEN string_agg(r, ',') END"),
+        ).select_from(rows)
         count, unfit, joined = session.execute(query).one()
         if not count:
             return Values(0, "")
         if unfit:
             return Values(int(count), "", fits=False)
-        if len(joined) * 4 > limit and len(joined.encode()) > limit:
-            return None
-        return Values(int(count), joined)
+        return None if joined is None else Values(int(count), joined)
 
     def _literal(self, sql: str, kind: types.TypeEngine[Any]) -> str:
         """One value as a MySQL literal: integers as they print, floats as their exact

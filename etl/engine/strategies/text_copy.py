@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key
+from etl.core.policy import text_ceiling
 from etl.dialects.types import TextFormat, Values
 from etl.engine import store, textcopy
 from etl.engine.batches import Batch
@@ -77,6 +78,11 @@ class TextCopy:
         self.limit = 0
         """Longest text the target takes in one write (0: not asked yet)."""
         self.form: TextFormat | None = run.plan.target_dialect.text_format
+        size = run.options.batch_size
+        self.ceiling = text_ceiling(size, target_empty=run.budget.target_rows == 0)
+        self.span = size
+        """Rows the next copy reads: twice as many after each copy, up to the ceiling;
+        a batch's again after a range that went row by row."""
         self._ahead: Ahead[Fetched] = workers.ahead()
 
     def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
@@ -84,6 +90,7 @@ class TextCopy:
             copied = self._copy(run, lo)
             if copied is not None:
                 return copied
+            self.span = run.options.batch_size
         return self.rows.batch(run, lo, isolate)
 
     def _copy(self, run: Run, lo: Key | None) -> Batch | None:
@@ -92,7 +99,7 @@ class TextCopy:
         if not self.limit and not self._ask_limit(run):
             return None
         try:
-            hi, values = self._ahead.take(lo, lambda: self._fetch(run, lo))
+            hi, values = self._text(run, lo)
         except DBAPIError as error:
             if is_transient(error):
                 raise
@@ -101,8 +108,9 @@ class TextCopy:
         if values is None:  # rows too wide for whole batches in one statement
             self._off(reason="a batch's text is too long for one statement")
             return None
-        if hi is not None:
-            self._ahead.start(hi, lambda: self._fetch(run, hi))
+        following = min(self.span * 2, self.ceiling)
+        if hi is not None and values.fits:
+            self._ahead.start((hi, following), lambda: self._fetch(run, hi, following))
         if not values.fits:
             return None
         with UnitOfWork(run) as uow:
@@ -110,6 +118,7 @@ class TextCopy:
             if plan.mode == "range" and store.any_rows(
                 target, plan.target_table, job.key, lo, hi, plan.target_dialect
             ):
+                self._ahead.cancel()
                 return None
             if values.rows:
                 plan.target_dialect.write_text(
@@ -117,7 +126,18 @@ class TextCopy:
                 )
             counts = Counts(rows_read=values.rows, inserted=values.rows)
             uow.record(counts, checkpoint=self.rows.checkpoint(run, hi))
+        self.span = following
         return Batch(hi, counts, via="text")
+
+    def _text(self, run: Run, lo: Key | None) -> Fetched:
+        """The ``span`` rows after ``lo`` as text; fewer (and a lower ceiling for the
+        rest of the run) when their text is too long for one write."""
+        span, size = self.span, run.options.batch_size
+        found = self._ahead.take((lo, span), lambda: self._fetch(run, lo, span))
+        while found[1] is None and span > size:
+            span = self.span = self.ceiling = max(size, span // 4)
+            found = self._fetch(run, lo, span)
+        return found
 
     def _ask_limit(self, run: Run) -> bool:
         with run.dbs.Target() as target:
@@ -128,13 +148,12 @@ class TextCopy:
         self.limit = limit
         return True
 
-    def _fetch(self, run: Run, lo: Key | None) -> Fetched:
-        """The end of the batch after ``lo`` and its rows as text, from the source."""
+    def _fetch(self, run: Run, lo: Key | None, span: int) -> Fetched:
+        """The end of the ``span`` rows after ``lo`` and their text, from the source."""
         plan, job = run.plan, run.job
         assert self.form is not None
         with run.dbs.Source() as source:
-            size = run.options.batch_size
-            hi = store.boundary(source, plan.source_table, job.key, lo, size, plan.source_dialect)
+            hi = store.boundary(source, plan.source_table, job.key, lo, span, plan.source_dialect)
             found = plan.source_dialect.values_text(
                 source, plan.source_table, job.columns, job.key, lo, hi, self.limit, form=self.form
             )
