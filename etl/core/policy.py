@@ -19,8 +19,9 @@ def grown(span: int, batch_size: int) -> int:
     return min(span * 2, max(MAX_SPAN, batch_size))
 
 
-MAX_TEXT_SPAN = 65536
-"""Most rows in one text copy into a target empty at the start: a few MB of text."""
+MAX_TEXT_SPAN = 32768
+"""Most rows in one text copy into a target empty at the start: a few MB of text (the
+client holds two at a time, the one it writes and the next)."""
 
 
 def text_ceiling(batch_size: int, *, target_empty: bool) -> int:
