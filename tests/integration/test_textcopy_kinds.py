@@ -95,6 +95,8 @@ def test_a_first_load_across_kinds_goes_as_text_and_arrives_exactly(
         assert mode_of(events) == ("range" if keys == "exact" else "lookup")
     assert first.counts.inserted == len(STRINGS) + 40
     assert cross.rows("target") == cross.rows("source")
+    with cross.engine("target").connect() as connection:  # the pass completed
+        assert connection.execute(text("SELECT COUNT(*) FROM etl_checkpoints")).scalar() == 0
     again = cross.run(batch_size=7)
     assert (again.counts.inserted, again.counts.updated, again.counts.deleted) == (0, 0, 0)
     assert verify(cross, Job(name="students", table=cross.students_table())).drift == 0
