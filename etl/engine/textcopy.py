@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from etl.core.buckets import PORTABLE_KINDS
 from etl.core.validate import ColumnSpec, always_fits
 
 COPYABLE_KINDS = frozenset(
@@ -45,9 +44,13 @@ COPYABLE_KINDS = frozenset(
 """Between servers of one kind (MySQL): column kinds whose literal text reads back as
 the same value: QUOTE's, bytes as hex (``X'..'``; QUOTE's text is converted to
 utf8mb4, which would mangle bytes that are not UTF-8), a 4-byte FLOAT as its exact
-double (the dialect's ``exact_operand``), not QUOTE's six digits. Across kinds the
-kinds both print alike (``PORTABLE_KINDS``: strings, integers, floats as exact
-doubles)."""
+double (the dialect's ``exact_operand``), not QUOTE's six digits."""
+
+CROSS_KIND_KINDS = frozenset({"string", "integer", "float"})
+"""Between servers of two kinds: the kinds whose text each reads as the other wrote it
+(floats as exact doubles). Not dates (PostgreSQL's output follows DateStyle and has
+BC dates and infinities; MySQL has zero dates) nor decimals (PostgreSQL's NaN and
+infinities, which a MySQL session not in strict mode would store as 0)."""
 
 
 def copyable(
@@ -60,7 +63,7 @@ def copyable(
     number only into a column of the same kind (a BIT or YEAR column, or a float into an
     integer column, would read the string differently from a number).
     """
-    kinds = COPYABLE_KINDS if same_kind else PORTABLE_KINDS
+    kinds = COPYABLE_KINDS if same_kind else CROSS_KIND_KINDS
     return sources is not None and all(
         source.kind == target.kind and source.kind in kinds and fits(source, target)
         for source, target in zip(sources, targets, strict=True)

@@ -188,3 +188,14 @@ def test_only_text_safe_column_kinds_of_the_same_kind_are_copied() -> None:
         [string, real], [string, integer], same_kind=True
     )  # '2.5' rounds, 2.5e0 not
     assert not textcopy.copyable(None, [string], same_kind=True)  # SQLite promises nothing
+
+
+def test_across_kinds_only_strings_integers_and_floats_are_copied() -> None:
+    """Dates and decimals print differently on MySQL and PostgreSQL (DateStyle, BC dates,
+    NaN): across kinds they go row by row."""
+    string = ColumnSpec("a", "string", nullable=False, length=5)
+    number = [ColumnSpec("b", kind, True) for kind in ("integer", "float")]
+    assert textcopy.copyable([string, *number], [string, *number], same_kind=False)
+    for kind in ("decimal", "date", "datetime", "bytes", "boolean"):
+        other = ColumnSpec("b", kind, True)
+        assert not textcopy.copyable([string, other], [string, other], same_kind=False)
