@@ -139,6 +139,18 @@ def maria(
     yield from _pair(request, tmp_path_factory, "mariadb", "mariadb")
 
 
+CROSS_KIND = [("mariadb", "postgresql"), ("postgresql", "mariadb")]
+
+
+@pytest.fixture(params=CROSS_KIND, ids=[f"{s}-to-{t}" for s, t in CROSS_KIND])
+def cross(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """MariaDB to PostgreSQL and back: for paths only servers of two kinds take."""
+    source, target = request.param
+    yield from _pair(request, tmp_path_factory, source, target)
+
+
 @pytest.fixture
 def lite(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

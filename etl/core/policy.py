@@ -19,6 +19,18 @@ def grown(span: int, batch_size: int) -> int:
     return min(span * 2, max(MAX_SPAN, batch_size))
 
 
+MAX_TEXT_SPAN = 32768
+"""Most rows in one text copy into a target empty at the start: a few MB of text (the
+client holds two at a time, the one it writes and the next)."""
+
+
+def text_ceiling(batch_size: int, *, target_empty: bool) -> int:
+    """The most rows one text copy may write: many batches' into a target empty at
+    the start (each copy is a transaction; fewer of them is most of the gain past the
+    parsing), a batch's otherwise, where a longer range is more likely to hold rows."""
+    return max(MAX_TEXT_SPAN, batch_size) if target_empty else batch_size
+
+
 @dataclass(frozen=True)
 class Pace:
     """How the next checksummed range is compared."""

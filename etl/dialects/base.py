@@ -45,6 +45,7 @@ from etl.dialects.types import (
     Quote,
     RowHashing,
     ServerLock,
+    TextFormat,
     Values,
 )
 
@@ -69,6 +70,10 @@ class Dialect(ColumnTypes):
     to it run one after another, whatever ``sync.workers`` says."""
     floats_finite_only: ClassVar[bool] = False
     """True where float columns cannot hold NaN or infinities."""
+    text_format: ClassVar[TextFormat | None] = None
+    """The text a text copy hands this database unparsed (None: it takes none)."""
+    text_writes: ClassVar[frozenset[TextFormat]] = frozenset()
+    """The text formats this server can write a key range's rows in."""
 
     def same_kind(self, other: Dialect) -> bool:
         """Whether both print values alike and name collations alike."""
@@ -255,8 +260,8 @@ class Dialect(ColumnTypes):
         return ()
 
     def copies_text_to(self, target: Dialect) -> bool:
-        """Whether this source can write rows as SQL text the target reads unparsed."""
-        return False
+        """Whether this source can write rows as text the target reads unparsed."""
+        return target.text_format is not None and target.text_format in self.text_writes
 
     def values_text(
         self,
@@ -267,23 +272,35 @@ class Dialect(ColumnTypes):
         lo: Key | None,
         hi: Key | None,
         limit: int,
+        *,
+        form: TextFormat,
     ) -> Values | None:
-        """A text copy's source side: the rows in ``(lo, hi]`` as SQL values text."""
+        """A text copy's source side: the rows in ``(lo, hi]`` as text in ``form``.
+
+        None when the text is not usable whole (longer than ``limit`` bytes, cut by the
+        server); ``Values.fits`` False when a value cannot travel in ``form`` as it is.
+        """
         raise NotImplementedError
 
     def text_copy_limit(self, session: Session) -> int | None:
-        """A text copy's target side: the longest text one statement takes (None: none)."""
+        """A text copy's target side: the longest text one write takes (None: none)."""
         raise NotImplementedError
 
-    def upsert_values(
+    def write_text(
         self,
         session: Session,
         table: Table,
         columns: Sequence[str],
         key: Sequence[str],
-        values: str,
+        rows: str,
     ) -> None:
-        """A text copy's target side: upsert rows given as values text."""
+        """A text copy's target side: write rows given as text in :attr:`text_format`.
+
+        The rows' keys are absent from the target (an empty range), so a database may
+        insert them without a conflict check; a key there after all, or a value the
+        target cannot hold, must fail the write as a data error (the batch is then
+        redone row by row), never change the value.
+        """
         raise NotImplementedError
 
     def run_lock(self, url: URL, job: str) -> ServerLock | FileLock:

@@ -1,15 +1,16 @@
-"""MySQL to MySQL text copies: the source server writes rows as SQL values text.
+"""MySQL text copies: the source server writes rows as SQL values text or COPY text.
 
 The client hands that text to the target unparsed (``mysqldump | mysql`` one key range
-at a time); see :mod:`etl.engine.textcopy` for when it is exact. The same statement
-writer sends the PyMySQL SQL-text upserts.
+at a time): SQL values into MySQL, PostgreSQL's COPY text into PostgreSQL. See
+:mod:`etl.engine.textcopy` for when it is exact. The same statement writer sends the
+PyMySQL SQL-text upserts.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pymysql.constants import SERVER_STATUS
 from sqlalchemy import Select, Table, literal_column, select, text, types
@@ -17,14 +18,14 @@ from sqlalchemy.orm import Session
 
 from etl.core.diff import Key
 from etl.dialects.base import Dialect, quoting
-from etl.dialects.types import Values
+from etl.dialects.types import TextFormat, Values
 
 
 class TextCopies(Dialect):
     """The text copy's methods of the MySQL dialects (a mixin of :class:`Dialect`)."""
 
-    def copies_text_to(self, target: Dialect) -> bool:
-        return isinstance(target, TextCopies)
+    text_format: ClassVar[TextFormat | None] = "sql-values"
+    text_writes: ClassVar[frozenset[TextFormat]] = frozenset({"sql-values", "copy-text"})
 
     def values_text(
         self,
@@ -35,24 +36,36 @@ class TextCopies(Dialect):
         lo: Key | None,
         hi: Key | None,
         limit: int,
+        *,
+        form: TextFormat,
     ) -> Values | None:
-        """The rows with keys in ``(lo, hi]`` as values text; None when not usable whole.
+        """The rows with keys in ``(lo, hi]`` as text in ``form``; None: not usable whole.
 
-        The server writes the text (QUOTE on every value, hex for bytes, one GROUP_CONCAT)
-        and the row expression is computed once, so the text is checked by what it holds:
-        every row present (CONCAT gives NULL for a row over max_allowed_packet; such a row
-        is written as a NUL character, which QUOTE and HEX never write) and nothing cut
-        (GROUP_CONCAT cuts at group_concat_max_len, set just past ``limit`` bytes, with
-        only a warning: a cut text is longer than ``limit``). None when longer than that.
+        The server writes the text (QUOTE on every value, hex for bytes; or COPY lines,
+        :func:`_copy_field`; one GROUP_CONCAT) and the row expression is computed once,
+        so the text is checked by what it holds: every row present (CONCAT gives NULL
+        for a row over max_allowed_packet; such a row is written as a NUL character,
+        which QUOTE and HEX never write) and nothing cut (GROUP_CONCAT cuts at
+        group_concat_max_len, set just past ``limit`` bytes, with only a warning: a cut
+        text is longer than ``limit``). None when longer than that. COPY text keeps a
+        NUL in a value as it is (PostgreSQL's text cannot hold one), so a NUL there
+        sends the range row by row (``fits`` False), where such a row is set aside.
         """
         quote = quoting(session)
-        parts = ", ',', ".join(self._literal(quote(name), table.c[name].type) for name in columns)
-        row = f"COALESCE(CONVERT(CONCAT('(', {parts}, ')') USING utf8mb4), CHAR(0))"
+        if form == "copy-text":
+            fields = ", _utf8mb4 X'09', ".join(
+                _copy_field(self, quote(n), table.c[n].type) for n in columns
+            )
+            row, separator = f"CONCAT({fields}, _utf8mb4 X'0A')", "''"
+        else:
+            parts = ", ',', ".join(self._literal(quote(n), table.c[n].type) for n in columns)
+            row, separator = f"CONCAT('(', {parts}, ')')", "','"
+        row = f"COALESCE(CONVERT({row} USING utf8mb4), CHAR(0))"
         session.execute(text(f"SET SESSION group_concat_max_len = {int(limit) + 4}"))
         query: Select[Any] = (
             select(
                 literal_column("COUNT(*)"),
-                literal_column(f"GROUP_CONCAT({row} SEPARATOR ',')"),
+                literal_column(f"GROUP_CONCAT({row} SEPARATOR {separator})"),
             )
             .select_from(table)
             .where(self.after(table, key, lo), self.up_to(table, key, hi))
@@ -60,12 +73,14 @@ class TextCopies(Dialect):
         count, joined = session.execute(query).one()
         if not count:
             return Values(0, "")
-        whole = (
-            isinstance(joined, str)
-            and "\0" not in joined
-            and (len(joined) * 4 <= limit or len(joined.encode()) <= limit)
+        whole = isinstance(joined, str) and (
+            len(joined) * 4 <= limit or len(joined.encode()) <= limit
         )
-        return Values(int(count), joined) if whole else None
+        if not whole or ("\0" in joined and form != "copy-text"):
+            return None
+        if "\0" in joined:
+            return Values(int(count), "", fits=False)
+        return Values(int(count), joined)
 
     def _literal(self, sql: str, kind: types.TypeEngine[Any]) -> str:
         """One value's SQL literal, written by the server: bytes as ``X'..'`` (QUOTE's
@@ -81,16 +96,36 @@ class TextCopies(Dialect):
         """
         return None if no_backslash_escapes(session) else statement_limit(session)
 
-    def upsert_values(
+    def write_text(
         self,
         session: Session,
         table: Table,
         columns: Sequence[str],
         key: Sequence[str],
-        values: str,
+        rows: str,
     ) -> None:
         """Upsert rows given as the text of a values list, ``(v, ...),(v, ...)``."""
-        _send_upsert(session, table, columns, [n for n in columns if n not in key], values)
+        _send_upsert(session, table, columns, [n for n in columns if n not in key], rows)
+
+
+_COPY_ESCAPES = (("5C", "5C5C"), ("09", "5C74"), ("0A", "5C6E"), ("0D", "5C72"))
+"""COPY text's escapes as utf8mb4 hex: backslash first, then tab, newline and CR. Hex
+literals read alike whatever the session's NO_BACKSLASH_ESCAPES says."""
+
+
+def _copy_field(dialect: Dialect, sql: str, kind: types.TypeEngine[Any]) -> str:
+    """One value as a COPY text field: ``\\N`` for NULL, strings escaped, numbers as the
+    text protocol prints them (a FLOAT as its exact double, ``exact_operand``).
+
+    A value the server cannot write (over max_allowed_packet) is NULL, not ``\\N``: it
+    makes the whole row NULL, which the caller marks.
+    """
+    value = dialect.exact_operand(sql, kind)
+    if isinstance(kind, types.String):
+        value = f"CONVERT({sql} USING utf8mb4)"
+        for raw, escaped in _COPY_ESCAPES:
+            value = f"REPLACE({value}, _utf8mb4 X'{raw}', _utf8mb4 X'{escaped}')"
+    return f"IF({sql} IS NULL, _utf8mb4 X'5C4E', {value})"
 
 
 def _send_upsert(

@@ -1,5 +1,5 @@
-"""PostgreSQL (through psycopg 3): COPY-staged upserts, range checksums, advisory locks,
-SQLSTATE classes and collations (including ICU database defaults)."""
+"""PostgreSQL (through psycopg 3): COPY-staged upserts, range checksums, text copies,
+advisory locks, SQLSTATE classes and collations (including ICU database defaults)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from etl.config import DatabaseSettings
 from etl.core.diff import Key, Row
 from etl.dialects.base import Dialect, bound_rows, quoting, wrap_driver_error
 from etl.dialects.postgresql_hashing import HASHING
+from etl.dialects.postgresql_text import PostgreSQLTextCopies
 from etl.dialects.postgresql_types import PostgreSQLTypes
 from etl.dialects.text_hashing import POSTGRESQL_TEXT
 from etl.dialects.types import (
@@ -63,7 +64,7 @@ DATA = frozenset({"P0001"})
 """RAISE EXCEPTION in a trigger."""
 
 
-class PostgreSQLDialect(PostgreSQLTypes, Dialect):
+class PostgreSQLDialect(PostgreSQLTextCopies, PostgreSQLTypes, Dialect):
     """PostgreSQL 11+ (``hashtextextended``)."""
 
     family = "postgresql"

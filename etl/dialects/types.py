@@ -87,13 +87,23 @@ KEY_HASH_DIGITS = 16
 """Hex digits of a key's (and a row's) MD5 hash kept in a row token."""
 
 
+TextFormat = Literal["sql-values", "copy-text"]
+"""How a text copy's rows are written. ``sql-values``: an INSERT's values list in MySQL's
+syntax, ``(v, ...),(v, ...)`` with backslash escapes. ``copy-text``: PostgreSQL COPY's
+text format, a line per row, tab-separated, ``\\N`` for NULL, backslash escapes."""
+
+
 @dataclass(frozen=True)
 class Values:
-    """A key range's rows as the text of an INSERT's values list (a text copy)."""
+    """A key range's rows as text in the target's :data:`TextFormat` (a text copy)."""
 
     rows: int
     text: str
-    """``(v, ...),(v, ...)``; empty when the range has no rows."""
+    """The rows as the target reads them; empty when the range has no rows."""
+    fits: bool = True
+    """False: the range holds a value the format cannot carry to the target as it is
+    (NUL in COPY text, a NaN for a target that has none); the text is then empty and
+    the range goes row by row, where the row checks set such a row aside with a reason."""
 
 
 class RowHashing(Protocol):

@@ -64,7 +64,12 @@ class FullPass:
             return
         checkpoint = self.checkpoint
         if checkpoint is None or checkpoint.phase == UPSERT:
-            run_phase(run, LookupUpserts(run, workers), checkpoint.last_key if checkpoint else None)
+            upserts = LookupUpserts(run, workers)
+            # Into a target empty at the start (the only lookup-mode text copy).
+            loads: Strategy = (
+                text_copy.TextCopy(run, workers, upserts) if text_copy.usable(run) else upserts
+            )
+            run_phase(run, loads, checkpoint.last_key if checkpoint else None)
             checkpoint = None
         # A target empty at the start holds only what this pass wrote: nothing to sweep.
         if run.job.delete_policy == "propagate" and not run.sizes.target_empty:

@@ -108,8 +108,11 @@ CUTS = [(side, after) for side in ("source", "target", "both") for after in (1, 
 def test_a_connection_cut_mid_run_is_retried_and_the_run_completes(
     maria: DatabasePair, side: str, after: int
 ) -> None:
-    """Cut mid-run, restored a second later: the batch is retried and nothing is lost or doubled."""
-    maria.create_source(students(230))
+    """Cut mid-run, restored a second later: the batch is retried and nothing is lost or doubled.
+
+    Copies into an empty target grow (twice the rows each): 4000 rows in batches of 2
+    make 11 of them, so every cut falls inside the run."""
+    maria.create_source(students(4000))
     sides = ("source", "target") if side == "both" else (side,)
     with proxies(maria, *sides) as made:
 
@@ -119,11 +122,11 @@ def test_a_connection_cut_mid_run_is_retried_and_the_run_completes(
             later(1.0, lambda: [proxy.restore() for proxy in made.values()])
 
         with capture_logs() as logs:
-            result = run(databases(maria, made), after_batches(after, cut))
+            result = run(databases(maria, made), after_batches(after, cut), batch_size=2)
 
     assert result.status == "succeeded", result.error
     assert any(entry["event"] == "batch_retry" for entry in logs)
-    assert result.counts.inserted == 230  # a retried batch is counted once
+    assert result.counts.inserted == 4000  # a retried batch is counted once
     assert maria.rows("target") == maria.rows("source")
 
 

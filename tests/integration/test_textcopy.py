@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, String, Table, Text, insert, text
 from sqlalchemy.orm import Session
 
 from etl.core.validate import ColumnSpec
 from etl.dialects import MARIADB
 from etl.dialects.types import Values
 from etl.engine import textcopy
+from etl.job import Job
 from tests.helpers.support import DatabasePair
+from tests.helpers.type_runs import run
 
 AWKWARD = [
     ("quote", "it's", 'say "hi"', 1.2345678),
@@ -47,6 +49,50 @@ def test_awkward_values_arrive_exactly(maria: DatabasePair) -> None:
     assert maria.rows("target") == maria.rows("source")
     again = maria.run(batch_size=7)
     assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 49)
+
+
+def batches_of(events: list[dict[str, Any]]) -> list[int]:
+    """Rows read by each committed batch."""
+    return [e["rows_read"] for e in events if e["event"] == "batch_committed"]
+
+
+def test_copies_into_an_empty_target_grow_past_a_batch(maria: DatabasePair) -> None:
+    """Each copy into a target empty at the start reads twice the rows of the one before:
+    fewer transactions, the same rows."""
+    maria.create_source(many(100))
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=7)
+    assert via_of(events) == {"text"}
+    assert batches_of(events) == [7, 14, 28, 51]
+    assert result.counts.inserted == 100
+    assert maria.rows("target") == maria.rows("source")
+
+
+def test_a_copy_too_long_for_one_statement_is_made_shorter_not_given_up(
+    maria: DatabasePair,
+) -> None:
+    """Rows of long text: once a growing copy's text is too long, that copy and the rest
+    read a quarter of its rows (never under a batch), still as text."""
+    key = Column("k", String(20), primary_key=True)
+    table = Table("wide", MetaData(), key, Column("t", Text))
+    table.create(maria.engine("source"))
+    with maria.engine("source").begin() as connection:
+        packet = connection.execute(text("SELECT @@max_allowed_packet")).scalar_one()
+        # 2-byte characters: 900 rows fill a statement (a quarter of the packet).
+        value = "é" * ((int(packet) // 4 - 1024) // 900 // 2)
+        connection.execute(insert(table), [{"k": f"W{i:05d}", "t": value} for i in range(2400)])
+    with structlog.testing.capture_logs() as events:
+        result = run(maria, Job(name="wide", table=table), batch_size=200)
+    assert via_of(events) == {"text"}
+    read = batches_of(events)
+    # 800 rows fit in one statement, the 1000 left do not: then 400 rows a copy.
+    assert read == [200, 400, 800, 400, 400, 200]
+    assert result.counts.inserted == 2400
+    with maria.engine("target").connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*), MIN(t) = MAX(t) FROM wide")).one() == (
+            2400,
+            1,
+        )
 
 
 def test_ranges_the_target_already_has_rows_in_go_row_by_row(maria: DatabasePair) -> None:
@@ -94,12 +140,19 @@ def test_values_text_longer_than_the_limit_is_refused(maria: DatabasePair) -> No
     table = maria.create_source(many(50))
     columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
     with Session(maria.engine("source")) as session:
-        whole = MARIADB.values_text(session, table, columns, key, None, None, 1_000_000)
+        whole = MARIADB.values_text(
+            session, table, columns, key, None, None, 1_000_000, form="sql-values"
+        )
         assert whole is not None
         assert whole.rows == 50
         assert whole.text.startswith("('S00000','L0','Course 0','0'),")
-        assert MARIADB.values_text(session, table, columns, key, None, None, 200) is None
-        empty = MARIADB.values_text(session, table, columns, key, ("T", ""), None, 1_000_000)
+        assert (
+            MARIADB.values_text(session, table, columns, key, None, None, 200, form="sql-values")
+            is None
+        )
+        empty = MARIADB.values_text(
+            session, table, columns, key, ("T", ""), None, 1_000_000, form="sql-values"
+        )
         assert empty == Values(0, "")
         length = session.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar_one()
         assert int(length) == 1_000_004  # just past the limit: a cut text is too long
@@ -111,7 +164,9 @@ def test_values_text_writes_a_nul_in_a_value_escaped(maria: DatabasePair) -> Non
     table = maria.create_source([("a\0b", "x", "c\0", 1.0)])
     columns, key = ("first_name", "last_name", "course", "score"), ("first_name", "last_name")
     with Session(maria.engine("source")) as session:
-        found = MARIADB.values_text(session, table, columns, key, None, None, 1_000_000)
+        found = MARIADB.values_text(
+            session, table, columns, key, None, None, 1_000_000, form="sql-values"
+        )
     assert found is not None
     assert found.rows == 1
     assert "\0" not in found.text
@@ -122,10 +177,25 @@ def test_only_text_safe_column_kinds_of_the_same_kind_are_copied() -> None:
     string = ColumnSpec("a", "string", nullable=False, length=5)
     integer, other = ColumnSpec("b", "integer", True), ColumnSpec("b", "other", True)
     real = ColumnSpec("b", "float", True)
-    assert textcopy.copyable([string, integer], [string, integer])
+    assert textcopy.copyable([string, integer], [string, integer], same_kind=True)
     binary = ColumnSpec("b", "bytes", True, 16)
-    assert textcopy.copyable([string, binary], [string, binary])  # as hex literals
-    assert not textcopy.copyable([string, other], [string, other])  # e.g. BIT, YEAR
-    assert not textcopy.copyable([string, integer], [string, other])  # e.g. into BIT or YEAR
-    assert not textcopy.copyable([string, real], [string, integer])  # '2.5' rounds, 2.5e0 not
-    assert not textcopy.copyable(None, [string])  # SQLite promises nothing
+    assert textcopy.copyable([string, binary], [string, binary], same_kind=True)  # as hex literals
+    assert not textcopy.copyable([string, other], [string, other], same_kind=True)  # e.g. BIT, YEAR
+    assert not textcopy.copyable(
+        [string, integer], [string, other], same_kind=True
+    )  # e.g. into BIT or YEAR
+    assert not textcopy.copyable(
+        [string, real], [string, integer], same_kind=True
+    )  # '2.5' rounds, 2.5e0 not
+    assert not textcopy.copyable(None, [string], same_kind=True)  # SQLite promises nothing
+
+
+def test_across_kinds_only_strings_integers_and_floats_are_copied() -> None:
+    """Dates and decimals print differently on MySQL and PostgreSQL (DateStyle, BC dates,
+    NaN): across kinds they go row by row."""
+    string = ColumnSpec("a", "string", nullable=False, length=5)
+    number = [ColumnSpec("b", kind, True) for kind in ("integer", "float")]
+    assert textcopy.copyable([string, *number], [string, *number], same_kind=False)
+    for kind in ("decimal", "date", "datetime", "bytes", "boolean"):
+        other = ColumnSpec("b", kind, True)
+        assert not textcopy.copyable([string, other], [string, other], same_kind=False)

@@ -6,11 +6,13 @@ import pytest
 
 from etl.core.policy import (
     MAX_SPAN,
+    MAX_TEXT_SPAN,
     DeleteBudget,
     Pace,
     after_differences,
     grown,
     refuse_obvious_mass_delete,
+    text_ceiling,
 )
 from etl.errors import MassDeleteRefused
 
@@ -25,6 +27,14 @@ def test_unchanged_ranges_double_up_to_the_cap() -> None:
 def test_a_batch_size_above_the_cap_is_its_own_cap() -> None:
     """With batches larger than MAX_SPAN a range is never shorter than a batch."""
     assert grown(100_000, 100_000) == 100_000
+
+
+def test_text_copies_into_an_empty_target_may_span_many_batches() -> None:
+    """Into a target empty at the start a text copy may hold many batches' rows; into
+    one that had rows, one batch's (a longer range would more likely hold some)."""
+    assert text_ceiling(5000, target_empty=True) == MAX_TEXT_SPAN
+    assert text_ceiling(100_000, target_empty=True) == 100_000
+    assert text_ceiling(5000, target_empty=False) == 5000
 
 
 def test_a_range_with_few_changes_still_grows_and_goes_dense() -> None:

@@ -35,12 +35,13 @@ class LookupUpserts:
             changes = rows.lookup_changes(run, uow.session, valid, delete_missing=False)
             rejected += rows.apply(run, uow.session, changes, isolate=isolate)
             counts = rows.batch_counts(len(page), changes, rejected)
-            # The sweep follows: a crash between the phases resumes at its start.
-            following = (
-                Checkpoint(UPSERT, hi, run.run_id) if hi else Checkpoint(SWEEP, (), run.run_id)
-            )
-            uow.record(counts, rejected, checkpoint=following)
+            uow.record(counts, rejected, checkpoint=self.checkpoint(run, hi))
         return Batch(hi, counts, rejected)
+
+    def checkpoint(self, run: Run, hi: Key | None) -> Checkpoint:
+        """The next upsert batch; after the last, the sweep's start (a crash between the
+        phases resumes there)."""
+        return Checkpoint(UPSERT, hi, run.run_id) if hi else Checkpoint(SWEEP, (), run.run_id)
 
 
 class Sweep:

@@ -50,6 +50,9 @@ class RangeRows:
             uow.record(counts, rejected, checkpoint=range_checkpoint(run, hi))
         return Batch(hi, counts, rejected)
 
+    def checkpoint(self, run: Run, hi: Key | None) -> Checkpoint | None:
+        return range_checkpoint(run, hi)
+
 
 def range_checkpoint(run: Run, hi: Key | None) -> Checkpoint | None:
     """The checkpoint after a range ending at ``hi``; None: the pass is complete."""

@@ -1,25 +1,30 @@
-"""Empty target ranges filled with SQL text the source writes; row by row otherwise.
+"""Target ranges known empty filled with text the source writes; row by row otherwise.
 
-See :mod:`etl.engine.textcopy` for when a text copy is exact. Anything unusual (a
-target range that already holds rows, text too long for one statement, a source that
-cannot write the text) goes row by row, and a copy that cannot be made at all is not
-tried again this run.
+See :mod:`etl.engine.textcopy` for when a text copy is exact. In range mode a source
+range is the same target range, which is copied only when the target holds no row in
+it. In lookup mode no range means the same keys on both sides, so only a target that
+was empty when the run started is copied into (every key is new; no sweep follows).
+Anything unusual (a range that already holds rows, text too long for one statement, a
+value the text cannot carry) goes through the rows strategy, and a copy that cannot be
+made at all is not tried again this run.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from etl.core.counts import Counts
+from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key
-from etl.dialects.types import Values
+from etl.core.policy import text_ceiling
+from etl.dialects.types import TextFormat, Values
 from etl.engine import store, textcopy
 from etl.engine.batches import Batch
 from etl.engine.db import describe_error
 from etl.engine.retry import is_transient
 from etl.engine.run import Run
-from etl.engine.strategies.range_rows import PHASE, RangeRows, range_checkpoint
 from etl.engine.unit_of_work import UnitOfWork
 from etl.engine.workers import Ahead, Workers
 
@@ -28,27 +33,56 @@ log = structlog.get_logger("etl.sync")
 Fetched = tuple[Key | None, Values | None]
 
 
+class Rows(Protocol):
+    """The strategy a text copy falls back to, and whose phase and checkpoints it keeps."""
+
+    phase: str
+
+    def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
+        """One batch after ``lo`` row by row, committed."""
+        ...
+
+    def checkpoint(self, run: Run, hi: Key | None) -> Checkpoint | None:
+        """The checkpoint after a batch ending at ``hi``."""
+        ...
+
+
 def usable(run: Run) -> bool:
-    """Whether empty target ranges may be filled by text copies in this run."""
-    plan = run.plan
+    """Whether target ranges may be filled by text copies in this run.
+
+    Only where a source row goes to the target as it is (no transform or business
+    rule) and the columns can travel as text (:func:`etl.engine.textcopy.copyable`).
+    """
+    plan, job = run.plan, run.job
     return (
         run.write
         and plan.copies_text
-        and run.check is None  # no transform or rule; every row is known to fit
-        and textcopy.copyable(plan.source_specs, plan.specs)
+        and job.transform is None
+        and job.validate is None
+        and (plan.mode == "range" or run.budget.target_rows == 0)
+        and textcopy.copyable(
+            plan.source_specs,
+            plan.specs,
+            same_kind=plan.source_dialect.same_kind(plan.target_dialect),
+        )
     )
 
 
 class TextCopy:
-    """Range mode into a target that may be empty: text where it can, rows where not."""
+    """Text where the target's range is known empty, the rows strategy where not."""
 
-    phase = PHASE
-
-    def __init__(self, run: Run, workers: Workers, rows: RangeRows) -> None:
+    def __init__(self, run: Run, workers: Workers, rows: Rows) -> None:
         self.rows = rows
+        self.phase = rows.phase
         self.enabled = True
         self.limit = 0
-        """Longest values text the target takes in one statement (0: not asked yet)."""
+        """Longest text the target takes in one write (0: not asked yet)."""
+        self.form: TextFormat | None = run.plan.target_dialect.text_format
+        size = run.options.batch_size
+        self.ceiling = text_ceiling(size, target_empty=run.budget.target_rows == 0)
+        self.span = size
+        """Rows the next copy reads: twice as many after each copy, up to the ceiling;
+        a batch's again after a range that went row by row."""
         self._ahead: Ahead[Fetched] = workers.ahead()
 
     def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
@@ -56,6 +90,7 @@ class TextCopy:
             copied = self._copy(run, lo)
             if copied is not None:
                 return copied
+            self.span = run.options.batch_size
         return self.rows.batch(run, lo, isolate)
 
     def _copy(self, run: Run, lo: Key | None) -> Batch | None:
@@ -64,7 +99,7 @@ class TextCopy:
         if not self.limit and not self._ask_limit(run):
             return None
         try:
-            hi, values = self._ahead.take(lo, lambda: self._fetch(run, lo))
+            hi, values = self._text(run, lo)
         except DBAPIError as error:
             if is_transient(error):
                 raise
@@ -73,37 +108,54 @@ class TextCopy:
         if values is None:  # rows too wide for whole batches in one statement
             self._off(reason="a batch's text is too long for one statement")
             return None
-        if hi is not None:
-            self._ahead.start(hi, lambda: self._fetch(run, hi))
+        following = min(self.span * 2, self.ceiling)
+        if hi is not None and values.fits:
+            self._ahead.start((hi, following), lambda: self._fetch(run, hi, following))
+        if not values.fits:
+            return None
         with UnitOfWork(run) as uow:
             target = uow.session
-            if store.any_rows(target, plan.target_table, job.key, lo, hi, plan.target_dialect):
+            if plan.mode == "range" and store.any_rows(
+                target, plan.target_table, job.key, lo, hi, plan.target_dialect
+            ):
+                self._ahead.cancel()
                 return None
             if values.rows:
-                plan.target_dialect.upsert_values(
+                plan.target_dialect.write_text(
                     target, plan.target_table, job.columns, job.key, values.text
                 )
             counts = Counts(rows_read=values.rows, inserted=values.rows)
-            uow.record(counts, checkpoint=range_checkpoint(run, hi))
+            uow.record(counts, checkpoint=self.rows.checkpoint(run, hi))
+        self.span = following
         return Batch(hi, counts, via="text")
+
+    def _text(self, run: Run, lo: Key | None) -> Fetched:
+        """The ``span`` rows after ``lo`` as text; fewer (and a lower ceiling for the
+        rest of the run) when their text is too long for one write."""
+        span, size = self.span, run.options.batch_size
+        found = self._ahead.take((lo, span), lambda: self._fetch(run, lo, span))
+        while found[1] is None and span > size:
+            span = self.span = self.ceiling = max(size, span // 4)
+            found = self._fetch(run, lo, span)
+        return found
 
     def _ask_limit(self, run: Run) -> bool:
         with run.dbs.Target() as target:
             limit = run.plan.target_dialect.text_copy_limit(target)
-        if limit is None:  # e.g. the target would misread the source's escapes
+        if limit is None or self.form is None:  # e.g. it would misread the source's escapes
             self._off(reason="the target session cannot read the source's text")
             return False
         self.limit = limit
         return True
 
-    def _fetch(self, run: Run, lo: Key | None) -> Fetched:
-        """The end of the batch after ``lo`` and its rows as values text, from the source."""
+    def _fetch(self, run: Run, lo: Key | None, span: int) -> Fetched:
+        """The end of the ``span`` rows after ``lo`` and their text, from the source."""
         plan, job = run.plan, run.job
+        assert self.form is not None
         with run.dbs.Source() as source:
-            size = run.options.batch_size
-            hi = store.boundary(source, plan.source_table, job.key, lo, size, plan.source_dialect)
+            hi = store.boundary(source, plan.source_table, job.key, lo, span, plan.source_dialect)
             found = plan.source_dialect.values_text(
-                source, plan.source_table, job.columns, job.key, lo, hi, self.limit
+                source, plan.source_table, job.columns, job.key, lo, hi, self.limit, form=self.form
             )
         return hi, found
 
