@@ -287,10 +287,6 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
     from etl.job import Job
 
     across.execute("source", NUMBERS_DDL[across.source_backend])
-    # A database whose default prints dates otherwise ('29/02/2024'): sessions set ISO.
-    pg_role = "source" if across.source_backend == "postgresql" else "target"
-    database = across.engine(pg_role).url.database
-    across.execute(pg_role, f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
     values = [
         (f"n{i:03d}", None if i % 9 == 0 else i * -7, 2**40 + i, i / 10, None if i % 5 else 1e20)
         for i in range(120)
@@ -308,6 +304,11 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
             day=date(2024, 2, 29) + timedelta(days=len(name) * b % 400),
         )
     job = Job(name="nums", table=Table("nums", MetaData(), autoload_with=across.engine("source")))
+    # A database whose default prints dates otherwise ('29/02/2024'): sessions set ISO.
+    # (The test run's databases are shared by the tests: the default is reset after.)
+    pg_role = "source" if across.source_backend == "postgresql" else "target"
+    database = across.engine(pg_role).url.database
+    across.execute(pg_role, f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
     dbs = make_databases(across.settings())
     try:
         run_job(job, dbs, SyncOptions(batch_size=20))
@@ -322,3 +323,4 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
         assert (changed.counts.updated, changed.counts.unchanged) == (1, 119)
     finally:
         dbs.dispose()
+        across.execute(pg_role, f"ALTER DATABASE \"{database}\" RESET DateStyle")
