@@ -79,6 +79,14 @@ def configured_sections(settings: Settings) -> dict[str, JobSettings]:
     return own
 
 
+def needs_source(settings: Settings) -> bool:
+    """Whether the catalogue must reach the source: jobs to reflect, or a Python job's
+    ``where`` to try there (so a bad filter is a start-up error, not one per run)."""
+    return bool(configured_sections(settings)) or any(
+        name in REGISTRY and section.where for name, section in settings.jobs.items()
+    )
+
+
 def load_catalog(settings: Settings, source: Engine | None) -> Catalog:
     """Every job; configured ones are reflected through ``source`` (needed only for them)."""
     own = configured_sections(settings)

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
-from etl.cli.catalog import Catalog, configured_sections, known_names, load_catalog
+from etl.cli.catalog import Catalog, known_names, load_catalog, needs_source
 from etl.cli.report import rejects_table, runs_table
 from etl.config import Settings
 from etl.engine import state
@@ -64,8 +64,8 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings, redactor: Redactor) -
 
 
 def _catalog(settings: Settings) -> Catalog:
-    """Every job; the source is reached only when configuration defines jobs to reflect."""
-    if not configured_sections(settings):
+    """Every job; the source is reached only when the configuration needs it."""
+    if not needs_source(settings):
         return load_catalog(settings, None)
     engine = make_engine(settings.source, "source")
     try:

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from etl.core.validate import ColumnSpec, always_fits
 
@@ -51,6 +54,36 @@ CROSS_KIND_KINDS = frozenset({"string", "integer", "float"})
 (floats as exact doubles). Not dates (PostgreSQL's output follows DateStyle and has
 BC dates and infinities; MySQL has zero dates) nor decimals (PostgreSQL's NaN and
 infinities, which a MySQL session not in strict mode would store as 0)."""
+
+
+def declared_as_stored(
+    types: Sequence[TypeEngine[Any]],
+    declared: Sequence[ColumnSpec],
+    stored: Sequence[ColumnSpec] | None,
+) -> bool:
+    """Whether the job's column types say what the source stores, as the text writers
+    see it: they choose quoting, escaping and hex by the declared types (a BOOLEAN over
+    a TINYINT is printed alike), and a type of the job's own (a TypeDecorator from
+    outside the dialects) would convert values a text copy skips."""
+    if stored is None:
+        return False
+    for kind, spec, found in zip(types, declared, stored, strict=True):
+        if _dialects_own(kind):  # e.g. the exact FLOAT reader, made from what is stored
+            continue
+        if isinstance(kind, TypeDecorator) or _written_as(spec) != _written_as(found):
+            return False
+    return True
+
+
+def _written_as(spec: ColumnSpec) -> str:
+    """What the text writers tell apart by a column's type: text (escaped), bytes (hex),
+    floats (exact doubles, NaN checks), and the rest (printed as they are)."""
+    return spec.kind if spec.kind in ("string", "bytes", "float") else "other"
+
+
+def _dialects_own(kind: TypeEngine[Any]) -> bool:
+    """A read type a dialect puts on a column itself (an exact FLOAT reader, a bridge)."""
+    return type(kind).__module__.startswith("etl.dialects.")
 
 
 def copyable(

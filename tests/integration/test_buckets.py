@@ -323,4 +323,4 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
         assert (changed.counts.updated, changed.counts.unchanged) == (1, 119)
     finally:
         dbs.dispose()
-        across.execute(pg_role, f"ALTER DATABASE \"{database}\" RESET DateStyle")
+        across.execute(pg_role, f'ALTER DATABASE "{database}" RESET DateStyle')

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+import structlog
 from sqlalchemy import text
 
 from tests.helpers.support import DatabasePair, same_floats
@@ -69,7 +70,13 @@ def test_a_float_changed_below_its_sixth_digit_is_seen(maria: DatabasePair) -> N
     maria.execute("source", "UPDATE students SET score = 0.1234567 WHERE first_name = 'S00100'")
     maria.run(batch_size=20)
     maria.execute("source", "UPDATE students SET score = 0.1234568 WHERE first_name = 'S00100'")
-    result = maria.run(batch_size=20)
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=20)
+    vias = [e["via"] for e in events if e["event"] == "batch_committed"]
+    # Ranges before it agreed by their checksums; its range (and the next, read by
+    # tokens straight away after a change) went by rows: the summaries saw the change.
+    assert vias[0] == "checksum"
+    assert set(vias) == {"checksum", "rows"}
     assert (result.counts.updated, result.counts.unchanged) == (1, 199)
     with maria.engine("target").connect() as connection:
         stored = connection.execute(

@@ -199,3 +199,25 @@ def test_across_kinds_only_strings_integers_and_floats_are_copied() -> None:
     for kind in ("decimal", "date", "datetime", "bytes", "boolean"):
         other = ColumnSpec("b", kind, True)
         assert not textcopy.copyable([string, other], [string, other], same_kind=False)
+
+
+def test_only_columns_declared_as_stored_are_copied() -> None:
+    """The text writers escape, hex and check floats by the job's declared types: a type
+    of the job's own (it may convert values) or one that says otherwise turns copies off;
+    the dialects' own read types and a BOOLEAN over a TINYINT do not."""
+    from sqlalchemy import Boolean, LargeBinary, String, TypeDecorator
+
+    from etl.dialects.mysql_types import ExactFloat
+
+    class Trimmed(TypeDecorator[str]):
+        impl = String
+        cache_ok = True
+
+    text_spec, number = ColumnSpec("a", "string", True), ColumnSpec("b", "integer", True)
+    binary, real = ColumnSpec("c", "bytes", True), ColumnSpec("d", "float", True)
+    assert textcopy.declared_as_stored([String()], [text_spec], [text_spec])
+    assert textcopy.declared_as_stored([ExactFloat()], [ColumnSpec("d", "other", True)], [real])
+    assert textcopy.declared_as_stored([Boolean()], [ColumnSpec("b", "boolean", True)], [number])
+    assert not textcopy.declared_as_stored([Trimmed()], [text_spec], [text_spec])
+    assert not textcopy.declared_as_stored([LargeBinary()], [binary], [text_spec])
+    assert not textcopy.declared_as_stored([String()], [text_spec], None)

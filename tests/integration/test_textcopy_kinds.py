@@ -43,7 +43,7 @@ from tests.helpers.support import DatabasePair
 from tests.helpers.type_runs import engines_of, run, verify
 
 STRINGS = [
-    ("quote", "it's", 'say "hi" \'twice\''),
+    ("quote", "it's", "say \"hi\" 'twice'"),
     ("backslash", "C:\\temp\\", "ends in \\"),
     ("escapes", "\\N", "\\."),  # COPY's NULL and end-of-data, as text
     ("controls", "tab\there", "line\nfeed\rreturn\r\n"),

@@ -27,7 +27,7 @@ def test_only_strings_integers_and_floats_of_the_same_kind_hash_alike() -> None:
     assert not portable_columns(_specs("string"), _specs("string", "string"))
 
 
-def test_buckets_hold_about_a_batch() -> None:
+def test_buckets_hold_about_sixteen_rows_up_to_a_cap() -> None:
     assert bucket_count(0) == 1
     assert bucket_count(16) == 1
     assert bucket_count(300_001) == 18_751

@@ -20,7 +20,7 @@ from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key
 from etl.core.policy import text_ceiling
 from etl.dialects.types import TextFormat, Values
-from etl.engine import store, textcopy
+from etl.engine import schema, store, textcopy
 from etl.engine.batches import Batch
 from etl.engine.db import describe_error
 from etl.engine.retry import is_transient
@@ -51,7 +51,9 @@ def usable(run: Run) -> bool:
     """Whether target ranges may be filled by text copies in this run.
 
     Only where a source row goes to the target as it is (no transform or business
-    rule) and the columns can travel as text (:func:`etl.engine.textcopy.copyable`).
+    rule, no type of the job's own converting values) and the columns can travel as
+    text (:func:`etl.engine.textcopy.copyable`). In lookup mode only into a target
+    known (exactly, not from statistics) to be empty: no key there to look up.
     """
     plan, job = run.plan, run.job
     return (
@@ -59,11 +61,16 @@ def usable(run: Run) -> bool:
         and plan.copies_text
         and job.transform is None
         and job.validate is None
-        and (plan.mode == "range" or run.budget.target_rows == 0)
+        and (plan.mode == "range" or run.sizes.target_empty)
         and textcopy.copyable(
             plan.source_specs,
             plan.specs,
             same_kind=plan.source_dialect.same_kind(plan.target_dialect),
+        )
+        and textcopy.declared_as_stored(
+            [plan.source_table.c[name].type for name in job.columns],
+            schema.declared_specs(plan.source_table, job.columns, plan.source_dialect),
+            plan.source_specs,
         )
     )
 
@@ -79,7 +86,7 @@ class TextCopy:
         """Longest text the target takes in one write (0: not asked yet)."""
         self.form: TextFormat | None = run.plan.target_dialect.text_format
         size = run.options.batch_size
-        self.ceiling = text_ceiling(size, target_empty=run.budget.target_rows == 0)
+        self.ceiling = text_ceiling(size, target_empty=run.sizes.target_empty)
         self.span = size
         """Rows the next copy reads: twice as many after each copy, up to the ceiling;
         a batch's again after a range that went row by row."""
