@@ -39,13 +39,11 @@ FILLER = [
 ]
 
 
-@pytest.fixture(params=[("mariadb", "postgresql"), ("postgresql", "mariadb")], ids=str)
-def across(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DatabasePair]:
-    """A source and a target of different kinds whose key orders differ."""
-    source, target = request.param
-    yield from _pair(request, tmp_path_factory, source, target)
+@pytest.fixture
+def across(cross: DatabasePair) -> DatabasePair:
+    """A source and a target of different kinds whose key orders differ (conftest's
+    ``cross``: MariaDB to PostgreSQL and back)."""
+    return cross
 
 
 def _collation(pair: DatabasePair) -> str | None:
