@@ -9,7 +9,7 @@ for what it can do (range checksums, text copies), and gets nothing where it can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -156,10 +156,17 @@ class Dialect(ColumnTypes):
         """
         return None
 
-    def key_order(self, connection: Connection, table: str, key: Sequence[str]) -> KeyOrder:
-        """How the table's key columns are ordered and compared."""
-        found = self.key_collations(connection, table)
-        return KeyOrder(self, tuple(found.get(column) for column in key))
+    def key_order(self, collations: Mapping[str, str | None], key: Sequence[str]) -> KeyOrder:
+        """How the key columns of a table with these column collations are ordered and compared."""
+        return KeyOrder(self, tuple(collations.get(column) for column in key))
+
+    def utf8_columns(self, collations: Mapping[str, str | None]) -> frozenset[str]:
+        """Text columns whose stored bytes are UTF-8 already, by their collations.
+
+        Only a hash across kinds asks, to know what it need not convert; by default
+        none: a dialect whose hashing converts nothing need not say.
+        """
+        return frozenset()
 
     def exact_collation(self, connection: Connection) -> str | None:
         """The collation for key columns of a table this tool creates (None: the default)."""

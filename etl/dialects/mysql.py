@@ -10,7 +10,7 @@ deprecates it in favour of a row alias, which MariaDB does not have).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -131,6 +131,14 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
             {"table": table},
         )
         return {str(name): collation for name, collation in rows}
+
+    def utf8_columns(self, collations: Mapping[str, str | None]) -> frozenset[str]:
+        # ASCII's bytes are UTF-8's too; utf8 is utf8mb3, a subset of utf8mb4.
+        return frozenset(
+            name
+            for name, collation in collations.items()
+            if collation and collation.startswith(("utf8mb4_", "utf8mb3_", "utf8_", "ascii_"))
+        )
 
     def exact_collation(self, connection: Connection) -> str | None:
         return self.exact_key_collation

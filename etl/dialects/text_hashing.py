@@ -1,4 +1,4 @@
-"""A row hashing MySQL/MariaDB and PostgreSQL compute alike: MD5 of a normalised text.
+"""A row hashing MySQL/MariaDB and PostgreSQL compute alike: SHA-256 of a normalised text.
 
 Each kind prints values its own way, so their own hashings never compare. This one
 hashes the text both print alike for the column kinds it is used for (the plan checks
@@ -13,6 +13,11 @@ the drivers read the same text the servers hash.
 
 The same serialization of the key, hashed, names a key and its bucket: a bucket is a
 set of exact keys on both sides, whatever order each side keeps them in.
+
+SHA-256, not MD5: MariaDB's ``MD5`` costs about six times its ``SHA2`` per row (0.26 s
+against 0.05 s for 300,000 short rows), PostgreSQL's ``sha256`` about what its ``md5``
+does. A MySQL column stored as UTF-8 (:func:`~etl.dialects.types.is_utf8`) is hashed as it
+is; any other is converted to utf8mb4 first.
 """
 
 from __future__ import annotations
@@ -22,30 +27,31 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number
+from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number, is_utf8
 
-NAME = "text-md5"
+NAME = "text-sha256"
 FLOAT8_SUFFIX = ")::float8"
 """How PostgreSQL's exact float operand ends (``PostgreSQLTypes.exact_operand``)."""
 
 
 class MySQLTextHashing:
-    """The MySQL/MariaDB side."""
+    """The MySQL/MariaDB side: ``SHA2`` prints its digest as lowercase hex."""
 
     name = NAME
     portable = True
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"SUBSTRING(MD5({_mysql(quote, key)}), 1, {KEY_HASH_DIGITS})"
+        return f"SUBSTRING({_mysql_sha(quote, key)}, 1, {KEY_HASH_DIGITS})"
 
     def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"SUBSTRING(MD5({_mysql(quote, columns)}), 1, {KEY_HASH_DIGITS})"
+        return f"SUBSTRING({_mysql_sha(quote, columns)}, 1, {KEY_HASH_DIGITS})"
 
     def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        return [f"CAST(CONV(SUBSTRING(MD5({_mysql(quote, columns)}), 1, 15), 16, 10) AS UNSIGNED)"]
+        digits = f"SUBSTRING({_mysql_sha(quote, columns)}, 1, 15)"
+        return [f"CAST(CONV({digits}, 16, 10) AS UNSIGNED)"]
 
     def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
-        digest = f"CAST(CONV(SUBSTRING(MD5({_mysql(quote, key)}), 1, 8), 16, 10) AS UNSIGNED)"
+        digest = f"CAST(CONV(SUBSTRING({_mysql_sha(quote, key)}, 1, 8), 16, 10) AS UNSIGNED)"
         return f"{digest} MOD {int(buckets)}"
 
     def tokens(self, key_hash: str, row_hash: str) -> str:
@@ -62,16 +68,17 @@ class PostgreSQLTextHashing:
     portable = True
 
     def key_hash(self, quote: Quote, key: Sequence[str]) -> str:
-        return f"substr(md5({_postgresql(quote, key)}), 1, {KEY_HASH_DIGITS})"
+        return f"substr({_postgresql_hex(quote, key, 8)}, 1, {KEY_HASH_DIGITS})"
 
     def row_hash(self, quote: Quote, columns: Sequence[str]) -> str:
-        return f"substr(md5({_postgresql(quote, columns)}), 1, {KEY_HASH_DIGITS})"
+        return f"substr({_postgresql_hex(quote, columns, 8)}, 1, {KEY_HASH_DIGITS})"
 
     def row_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
-        return [f"('x' || substr(md5({_postgresql(quote, columns)}), 1, 15))::bit(60)::bigint"]
+        digits = f"substr({_postgresql_hex(quote, columns, 8)}, 1, 15)"
+        return [f"('x' || {digits})::bit(60)::bigint"]
 
     def bucket(self, quote: Quote, key: Sequence[str], buckets: int) -> str:
-        digest = f"('x' || substr(md5({_postgresql(quote, key)}), 1, 8))::bit(32)::bigint"
+        digest = f"('x' || {_postgresql_hex(quote, key, 4)})::bit(32)::bigint"
         return f"mod({digest}, {int(buckets)})"
 
     def tokens(self, key_hash: str, row_hash: str) -> str:
@@ -85,6 +92,11 @@ MYSQL_TEXT = MySQLTextHashing()
 POSTGRESQL_TEXT = PostgreSQLTextHashing()
 
 
+def _mysql_sha(quote: Quote, columns: Sequence[str]) -> str:
+    """The SHA-256 of the columns' normalised text, as 64 hex digits."""
+    return f"SHA2({_mysql(quote, columns)}, 256)"
+
+
 def _mysql(quote: Quote, columns: Sequence[str]) -> str:
     """Each value as utf8mb4 bytes (whatever the column's character set) with its length;
     a number as its text alone."""
@@ -94,8 +106,19 @@ def _mysql(quote: Quote, columns: Sequence[str]) -> str:
 def _mysql_part(operand: str) -> str:
     if is_number(operand):
         return f"IFNULL(CAST({operand} AS BINARY), 'N')"
-    value = f"CAST(CONVERT({operand} USING utf8mb4) AS BINARY)"
+    utf8 = operand if is_utf8(operand) else f"CONVERT({operand} USING utf8mb4)"
+    value = f"CAST({utf8} AS BINARY)"
     return f"IFNULL(CONCAT(LENGTH({value}), ':', {value}), 'N')"
+
+
+def _postgresql_hex(quote: Quote, columns: Sequence[str], size: int) -> str:
+    """The first ``size`` bytes of the SHA-256 of the columns' normalised text, in hex.
+
+    ``convert_to`` gives the text's bytes (in a UTF8 database, as they are); only the
+    bytes kept are turned into hex digits.
+    """
+    digest = f"sha256(convert_to({_postgresql(quote, columns)}, 'UTF8'))"
+    return f"encode(substr({digest}, 1, {int(size)}), 'hex')"
 
 
 def _postgresql(quote: Quote, columns: Sequence[str]) -> str:

@@ -25,19 +25,30 @@ class Operand(str):
     without the byte-length prefix every other value gets (printing a double costs a
     server more than the rest of a row). Both sides of a comparison mark alike: by the
     column's kind, integer or float, which the plan has found equal on both.
+
+    ``utf8`` marks a text column whose stored bytes are UTF-8 already: a hash across
+    kinds need not convert it (MySQL copies every value it converts, even to its own
+    character set).
     """
 
     number: bool
+    utf8: bool
 
-    def __new__(cls, sql: str, *, number: bool = False) -> Operand:
+    def __new__(cls, sql: str, *, number: bool = False, utf8: bool = False) -> Operand:
         made = super().__new__(cls, sql)
         made.number = number
+        made.utf8 = utf8
         return made
 
 
 def is_number(operand: str) -> bool:
     """Whether ``operand`` is an :class:`Operand` that prints as a number."""
     return bool(getattr(operand, "number", False))
+
+
+def is_utf8(operand: str) -> bool:
+    """Whether ``operand`` is an :class:`Operand` whose stored text is UTF-8 already."""
+    return bool(getattr(operand, "utf8", False))
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ class FileLock:
 
 
 KEY_HASH_DIGITS = 16
-"""Hex digits of a key's (and a row's) MD5 hash kept in a row token."""
+"""Hex digits of a key's (and a row's) hash kept in a row token."""
 
 
 TextFormat = Literal["sql-values", "copy-text"]

@@ -11,7 +11,7 @@ so a case-insensitive collation's 'anna' = 'Anna' does not hide a change), each
 prefixed with its length (so ('ab', 'c') differs from ('a', 'bc')), and NULL hashes
 apart from ''. A checksum can
 differ where the rows are equal (a float printed at another precision), never the
-other way round short of an MD5 collision: a mismatch only ever sends rows to the
+other way round short of a hash collision: a mismatch only ever sends rows to the
 comparison the sync makes anyway, where the float tolerance decides.
 
 Three levels, each cheaper than reading rows:
@@ -70,6 +70,8 @@ class Scope:
     """SQL the server hashes rows with: both sides of a comparison use the same."""
     numbers: frozenset[str] = frozenset()
     """Columns hashed as a number's text alone: integer or float on both sides."""
+    utf8: frozenset[str] = frozenset()
+    """Text columns stored as UTF-8 bytes (:attr:`~etl.engine.plan.Plan.source_utf8`)."""
 
 
 def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
@@ -81,7 +83,15 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
         if _number(plan.source_table.c[name].type) and _number(plan.target_table.c[name].type)
     )
     return (
-        Scope(plan.source_table, columns, key, plan.source_dialect, plan.hashing, numbers),
+        Scope(
+            plan.source_table,
+            columns,
+            key,
+            plan.source_dialect,
+            plan.hashing,
+            numbers,
+            plan.source_utf8,
+        ),
         Scope(
             plan.target_table,
             columns,
@@ -89,6 +99,7 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
             plan.target_dialect,
             plan.target_hashing or plan.hashing,
             numbers,
+            plan.target_utf8,
         ),
     )
 
@@ -173,7 +184,7 @@ def operands(session: Session, scope: Scope) -> Quote:
 
     def operand(name: str) -> str:
         sql = dialect.exact_operand(quote(name), table.c[name].type)
-        return Operand(sql, number=name in scope.numbers)
+        return Operand(sql, number=name in scope.numbers, utf8=name in scope.utf8)
 
     return operand
 

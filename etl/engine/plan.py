@@ -51,6 +51,10 @@ class Plan:
     """How the source hashes rows alike with the target for checksums; None: they cannot."""
     target_hashing: RowHashing | None = None
     """The same computation as the target writes it (another object across kinds)."""
+    source_utf8: frozenset[str] = frozenset()
+    """Source text columns stored as UTF-8 bytes, which a hash across kinds need not convert."""
+    target_utf8: frozenset[str] = frozenset()
+    """The same of the target's columns."""
 
     @property
     def copies_text(self) -> bool:
@@ -89,7 +93,8 @@ def make_plan(
             source_columns = [c.name for c in drift.catalogue(connection, source_table.name)]
         source_table = filtered(source_table, job.source_filter)
         source_dialect = dialect_of(connection)
-        source_order = source_dialect.key_order(connection, source_table.name, job.key)
+        source_collations = source_dialect.key_collations(connection, source_table.name)
+        source_order = source_dialect.key_order(source_collations, job.key)
         # A database that does not enforce column types promises nothing by them.
         source_specs = (
             schema.column_specs(connection, source_table.name, job.columns)
@@ -129,11 +134,13 @@ def make_plan(
             connection.commit()
             exists = True
         if exists:
-            target_order = target_dialect.key_order(connection, target_table.name, job.key)
+            target_collations = target_dialect.key_collations(connection, target_table.name)
+            target_order = target_dialect.key_order(target_collations, job.key)
             specs = schema.column_specs(connection, target_table.name, job.columns)
             stored = schema.stored_types(connection, target_table.name)
         else:
             target_order = source_order  # dry run against a table still to be made
+            target_collations = {}
             specs = schema.declared_specs(definition, job.columns, target_dialect)
             stored = {column.name: column.type for column in definition.columns}
     declared = schema.declared_specs(source_table, job.columns, source_dialect)
@@ -178,6 +185,8 @@ def make_plan(
         ],
         hashing=hashings[0] if hashings else None,
         target_hashing=hashings[1] if hashings else None,
+        source_utf8=source_dialect.utf8_columns(source_collations),
+        target_utf8=target_dialect.utf8_columns(target_collations),
     )
 
 

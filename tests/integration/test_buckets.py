@@ -203,6 +203,55 @@ def test_decimals_hash_alike_only_at_one_scale(binary_maria_to_pg: DatabasePair)
     assert same_floats(pair.rows("target"), pair.rows("source"))
 
 
+def test_columns_of_other_character_sets_hash_alike(binary_maria_to_pg: DatabasePair) -> None:
+    """A latin1 column is converted to UTF-8 before hashing; utf8mb3 and ascii columns
+    are UTF-8 already and hashed as stored: a rerun finds every bucket equal, and a
+    change of one accented letter in latin1 is found."""
+    pair = binary_maria_to_pg
+    pair.execute(
+        "source",
+        "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) NOT NULL,"
+        " course VARCHAR(50) CHARACTER SET latin1, note VARCHAR(20) CHARACTER SET utf8mb3,"
+        " code VARCHAR(10) CHARACTER SET ascii, score FLOAT,"
+        " PRIMARY KEY (first_name, last_name)) DEFAULT CHARSET=utf8mb4",
+    )
+    for i in range(60):
+        pair.execute(
+            "source",
+            "INSERT INTO students VALUES (:f, :l, :c, :n, :code, :s)",
+            f=f"Zoë{i}",
+            l="Ångström",
+            c=None if i % 7 == 0 else f"Café {i} Straße",
+            n=f"ñ {i} 日本",
+            code=f"A{i}",
+            s=i / 4,
+        )
+    from sqlalchemy import MetaData, Table
+
+    from etl.engine.lifecycle import run_job
+    from etl.engine.results import SyncOptions
+    from etl.job import Job
+
+    job = Job(
+        name="students",
+        table=Table("students", MetaData(), autoload_with=pair.engine("source")),
+    )
+    dbs = make_databases(pair.settings())
+    try:
+        first = run_job(job, dbs, SyncOptions(batch_size=20))
+        assert (first.status, first.mode) == ("succeeded", "lookup")
+        with capture_logs() as logs:
+            again = run_job(job, dbs, SyncOptions(batch_size=20))
+        assert [e["differing"] for e in logs if e["event"] == "buckets_compared"] == [0]
+        assert (again.counts.unchanged, _writes(again)) == (60, (0, 0, 0))
+        pair.execute("source", "UPDATE students SET course = 'Cafè 3 Straße' WHERE code = 'A3'")
+        changed = run_job(job, dbs, SyncOptions(batch_size=20))
+        assert (changed.counts.updated, changed.counts.unchanged) == (1, 59)
+    finally:
+        dbs.dispose()
+    assert pair.rows("target") == pair.rows("source")
+
+
 def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
     """One summary per side proves no drift; a difference still reads rows to name keys."""
     across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
