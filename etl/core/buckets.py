@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from etl.core.counts import Counts
 from etl.core.diff import Key
 from etl.core.validate import ColumnSpec
 
@@ -44,6 +45,21 @@ only the rows of the few that differ are streamed (with a batch of rows per buck
 of rows changed made every bucket differ). The summaries cost one row per bucket."""
 MOST_BUCKETS = 32_768
 """At most this many summaries per side held at once (a few MB)."""
+
+
+def whole_table_first(previous: Counts | None) -> bool:
+    """Whether to compare the whole table's sums before summarising buckets.
+
+    One sum per side, with no key hashed and nothing grouped, costs about half the
+    bucket summaries: an unchanged table is then done. Not after a run that found
+    rows changed in a table it had loaded before (updated or deleted rows, or new ones
+    beside unchanged ones): such a table likely differs again, and the check would
+    cost half a pass for nothing. A first load, or no run yet, says nothing of that.
+    """
+    if previous is None:
+        return True
+    changed = previous.updated or previous.deleted or (previous.inserted and previous.unchanged)
+    return not changed
 
 
 def bucket_count(rows: int) -> int:

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from etl.core.counts import Checkpoint, Counts
+from etl.core.counts import COUNTERS, Checkpoint, Counts
 from etl.core.diff import Key
 from etl.core.keys import decode_key, encode_key, encode_row
 from etl.dialects import dialect_of
@@ -290,6 +290,18 @@ def recent_runs(session: Session, limit: int, job: str | None = None) -> list[di
     if job:
         query = query.where(runs.c.job == job)
     return [dict(row._mapping) for row in session.execute(query)]
+
+
+def previous_counts(session: Session, job: str, run_id: str) -> Counts | None:
+    """What the job's latest succeeded run before ``run_id`` did; None: no such run."""
+    query = (
+        select(*[runs.c[name] for name in COUNTERS])
+        .where(runs.c.job == job, runs.c.run_id != run_id, runs.c.status == "succeeded")
+        .order_by(runs.c.started_at.desc())
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    return None if row is None else Counts(**dict(row._mapping))
 
 
 def latest_rejects(session: Session, limit: int, job: str | None = None) -> list[dict[str, Any]]:

@@ -79,9 +79,10 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     again, events = _run(across, batch_size=50)
     batches = _batches(events)
     assert {b["via"] for b in batches} == {"buckets"}
-    assert len(batches) == 1  # one summary query per side
-    # Every bucket agreed: NULL, '', Unicode, trailing spaces and floats hash alike.
-    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
+    assert len(batches) == 1  # one summary query per side: the whole table's
+    # The tables agreed: NULL, '', Unicode, trailing spaces and floats hash alike.
+    compared = [e for e in events if e["event"] == "buckets_compared"]
+    assert [(e["buckets"], e["differing"]) for e in compared] == [(1, 0)]
     assert not [e for e in events if e["event"] == "buckets_drilled"]
     assert _writes(again) == (0, 0, 0)
     assert again.counts.unchanged == len(KEYS) + len(FILLER)
@@ -101,9 +102,19 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     assert sum(e["deletes"] for e in drilled) == 2
     assert same_floats(across.rows("target"), across.rows("source"))
 
+    # After a run that found changes no whole-table check: every bucket agrees.
     quiet, events = _run(across, batch_size=50)
     assert _writes(quiet) == (0, 0, 0)
-    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
+    compared = [e for e in events if e["event"] == "buckets_compared"]
+    assert [(e["buckets"] > 1, e["differing"]) for e in compared] == [(True, 0)]
+    # After that quiet run, the whole table first again; a change makes it differ and
+    # the buckets then find the one row.
+    across.execute("source", "UPDATE students SET score = score + 1 WHERE first_name = 'K0009'")
+    found, events = _run(across, batch_size=50)
+    assert _writes(found) == (0, 1, 0)
+    compared = [e for e in events if e["event"] == "buckets_compared"]
+    assert [(e["buckets"] > 1, e["differing"]) for e in compared] == [(False, 1), (True, 1)]
+    assert same_floats(across.rows("target"), across.rows("source"))
 
 
 def test_a_key_respelled_under_a_case_insensitive_source(across: DatabasePair) -> None:
