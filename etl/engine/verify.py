@@ -201,12 +201,12 @@ class _Checker:
         source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
         with self.dbs.Source() as theirs, self.dbs.Target() as ours:
             summaries = (
-                checksum.bucket_summaries(theirs, source, 1),
-                checksum.bucket_summaries(ours, target, 1),
+                checksum.summary(theirs, source, None, None),
+                checksum.summary(ours, target, None, None),
             )
         if summaries[0] != summaries[1]:
             return False
-        rows = summaries[0].get(0, (0,))[0]
+        rows = summaries[0][0]
         self.report.ranges += 1
         self.report.source_rows, self.report.target_rows = rows, rows
         return True

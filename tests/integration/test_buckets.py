@@ -298,6 +298,23 @@ def test_a_drill_that_holds_few_keys_resumes_where_it_stopped(
     assert same_floats(across.rows("target"), across.rows("source"))
 
 
+def test_differing_buckets_are_asked_for_a_few_at_a_time(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each stream names at most BUCKETS_PER_STREAM buckets; the rest follow, none lost."""
+    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
+    _run(across, batch_size=20)
+    across.execute("source", "UPDATE students SET score = -2 WHERE first_name LIKE 'K01%'")
+    across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K02%'")
+    monkeypatch.setattr(bucket_strategy, "BUCKETS_PER_STREAM", 3)
+    result, events = _run(across, batch_size=20)
+    drilled = [e for e in events if e["event"] == "buckets_drilled"]
+    assert all(e["buckets"] <= 3 for e in drilled)
+    assert len(drilled) > 5
+    assert _writes(result) == (0, 100, 100)
+    assert same_floats(across.rows("target"), across.rows("source"))
+
+
 def test_a_source_stream_that_fails_half_way_deletes_nothing(
     across: DatabasePair, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from etl.core.buckets import (
+    Summaries,
     bucket_count,
     by_bucket,
     differences,
     differing,
+    folded,
     merged,
     portable_columns,
+    rows_in,
     whole_table_first,
 )
 from etl.core.counts import Counts
@@ -33,14 +36,31 @@ def test_buckets_hold_about_sixteen_rows_up_to_a_cap() -> None:
     assert bucket_count(0) == 1
     assert bucket_count(16) == 1
     assert bucket_count(300_001) == 18_751
-    assert bucket_count(10_000_000) == 32_768
+    assert bucket_count(1_000_000) == 62_500
+    assert bucket_count(10_000_000) == 131_072
+
+
+def _summaries(rows: dict[int, tuple[int, int]]) -> Summaries:
+    return Summaries.of((bucket, count, check) for bucket, (count, check) in sorted(rows.items()))
 
 
 def test_buckets_differ_by_summary_or_by_absence() -> None:
-    source = {0: (2, 10), 1: (1, 5), 3: (1, 1)}
-    target = {0: (2, 10), 1: (1, 6), 2: (4, 4)}
-    assert differing(source, target) == [1, 2, 3]
-    assert differing(source, dict(source)) == []
+    source = _summaries({0: (2, 10), 1: (1, 5), 3: (1, 1), 7: (3, 3)})
+    target = _summaries({0: (2, 10), 1: (1, 6), 2: (4, 4), 7: (2, 3), 9: (1, 1)})
+    assert differing(source, target) == [1, 2, 3, 7, 9]
+    assert differing(source, _summaries({0: (2, 10), 1: (1, 5), 3: (1, 1), 7: (3, 3)})) == []
+    assert differing(source, _summaries({})) == [0, 1, 3, 7]
+    assert (source.rows, rows_in(source, [1, 2, 7])) == (7, 4)
+
+
+def test_folded_checksums_keep_every_change_of_one_sum() -> None:
+    assert folded([5]) == 5
+    assert folded([2**64 + 5]) == 5  # sums compare mod 2**64
+    assert folded([1, 2]) != folded([2, 1])
+    base = folded([123, 456])
+    assert all(folded([123 + d, 456]) != base for d in (1, 2**32, 2**63))
+    assert all(folded([123, 456 + d]) != base for d in (1, 2**32, 2**63))
+    assert 0 <= folded([2**200, 3**90]) < 2**64
 
 
 def test_differences_by_exact_key() -> None:

@@ -43,6 +43,8 @@ log = structlog.get_logger("etl.sync")
 PHASE = "buckets"
 HELD_BATCHES = 20
 """Differing keys held at once, in batches: a stream stops there and resumes later."""
+BUCKETS_PER_STREAM = 16_384
+"""Differing buckets one stream asks for: its query names them all (about 100 KB)."""
 
 
 def usable(run: Run) -> bool:
@@ -81,7 +83,7 @@ class Buckets:
             self._summarise(run)
         assert self.remaining is not None
         while not self.pending and self.remaining:
-            self._drill(run, self.remaining)
+            self._drill(run, self.remaining[:BUCKETS_PER_STREAM])
         chunk = self.pending[0] if self.pending else _Chunk([], [])
         last = len(self.pending) <= 1 and not self.remaining
         counts = self._write(run, chunk, isolate, last)
@@ -100,7 +102,7 @@ class Buckets:
         )
         differ = buckets.differing(theirs, ours)
         log.info("buckets_compared", buckets=self.buckets, differing=len(differ))
-        unchanged = sum(theirs[b][0] for b in theirs.keys() - set(differ))
+        unchanged = theirs.rows - buckets.rows_in(theirs, differ)
         self.remaining = differ
         self.credit.add(Counts(rows_read=unchanged, unchanged=unchanged))
 
@@ -199,7 +201,8 @@ class Buckets:
                 _Chunk(upserts[start : start + size], deletes[start : start + size])
             )
         self.credit.add(Counts(rows_read=equal, unchanged=equal))
-        self.remaining = [b for b in chosen if b > last]
+        assert self.remaining is not None
+        self.remaining = [b for b in chosen if b > last] + self.remaining[len(chosen) :]
 
     def _write(self, run: Run, chunk: _Chunk, isolate: bool, last: bool) -> Counts:
         """Read the chunk's rows by key on both sides, compare, write, record; its counts."""
