@@ -293,6 +293,13 @@ class Dialect(ColumnTypes):
         """A text copy's target side: the longest text one write takes (None: none)."""
         raise NotImplementedError
 
+    def text_formats(self, session: Session) -> tuple[TextFormat, ...]:
+        """A text copy's target side: the formats this session reads, fastest first.
+
+        :attr:`text_format` always; a faster one only where the server allows it.
+        """
+        return () if self.text_format is None else (self.text_format,)
+
     def write_text(
         self,
         session: Session,
@@ -300,8 +307,11 @@ class Dialect(ColumnTypes):
         columns: Sequence[str],
         key: Sequence[str],
         rows: str,
+        *,
+        form: TextFormat,
     ) -> None:
-        """A text copy's target side: write rows given as text in :attr:`text_format`.
+        """A text copy's target side: write rows given as text in ``form``, one of
+        :meth:`text_formats`.
 
         The rows' keys are absent from the target (an empty range), so a database may
         insert them without a conflict check; a key there after all, or a value the

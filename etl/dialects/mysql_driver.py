@@ -1,20 +1,30 @@
-"""PyMySQL connections that share one TLS context for PyMySQL's default (preferred) mode.
+"""PyMySQL connections: one shared TLS context, and LOAD DATA LOCAL from memory only.
 
-PyMySQL 1.2 tries TLS on every connection unless told otherwise, and builds a fresh
+PyMySQL tries TLS on every connection unless told otherwise, and builds a fresh
 ``ssl.create_default_context()`` for each, loading the system's CA certificates
 (20-40 ms of CPU a connection) that the preferred mode never checks (no CA: no
 verification). A run opens several connections to each side, mostly before its first
 batch; built once, the same context serves them all alike. Configured TLS (a CA, a
 certificate, a context of one's own) is left to PyMySQL as it is.
+
+``LOAD DATA LOCAL`` lets the server ask the client for a file by name, and PyMySQL's
+``local_infile`` would open whatever file a server names, at any query. Here the
+connection offers the capability but serves only text handed to :func:`load_local`
+for that one statement, under a name made for it; any other request gets an empty
+file and an error, and no file is ever opened.
 """
 
 from __future__ import annotations
 
+import secrets
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from pymysql.connections import Connection
+from pymysql import err
+from pymysql.connections import Connection, MySQLResult
+from pymysql.constants import CR
 
 _lock = threading.Lock()
 _preferred: list[ssl.SSLContext] = []
@@ -33,7 +43,65 @@ class SharedTLSConnection(Connection):
                 _preferred.append(create(sslp))
             return _preferred[0]
 
+    local_text: tuple[bytes, bytes] | None = None
+    """(name, data) the next LOAD DATA LOCAL may read; None: none may."""
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # PyMySQL's own, with a result that serves only ``local_text``.
+        self._result = None
+        result = _GuardedResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return int(result.affected_rows or 0)
+
+
+class _GuardedResult(MySQLResult):
+    """A query result that answers a LOAD DATA LOCAL request from memory, or refuses it."""
+
+    connection: SharedTLSConnection
+
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn = self.connection
+        asked = first_packet.get_all_data()[1:]
+        offered, conn.local_text = conn.local_text, None
+        if offered is not None and secrets.compare_digest(asked, offered[0]):
+            data, size = offered[1], min(conn.max_allowed_packet, 16 * 1024)
+            for start in range(0, len(data), size):
+                conn.write_packet(data[start : start + size])
+        conn.write_packet(b"")  # the end of the file (an empty one, if refused)
+        ok_packet = conn._read_packet()  # type: ignore[no-untyped-call]  # private in PyMySQL
+        if not ok_packet.is_ok_packet():
+            raise err.OperationalError(CR.CR_COMMANDS_OUT_OF_SYNC, "Commands Out of Sync")
+        self._read_ok_packet(ok_packet)  # type: ignore[attr-defined]  # private in PyMySQL
+        if offered is None or asked != offered[0]:
+            raise err.OperationalError(
+                CR.CR_UNKNOWN_ERROR, "the server asked for a local file this client did not offer"
+            )
+
+
+def load_local(
+    connection: SharedTLSConnection, statement: Callable[[str], str], data: bytes
+) -> tuple[int, int]:
+    """Run ``statement(name)``, a LOAD DATA LOCAL INFILE of file ``name``, reading ``data``.
+
+    Returns the rows the server reports affected and its warning count.
+    """
+    name = f"etl-{secrets.token_hex(16)}"
+    connection.local_text = (name.encode(), data)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement(name))
+            return int(cursor.rowcount), int(cursor.warning_count)
+    finally:
+        connection.local_text = None
+
 
 def connect(_dialect: Any, _record: Any, args: Any, kwargs: Any) -> SharedTLSConnection:
-    """``pymysql.connect`` with the shared context, as SQLAlchemy's ``do_connect`` hook."""
-    return SharedTLSConnection(*args, **kwargs)
+    """``pymysql.connect`` with the shared context and guarded LOAD DATA LOCAL, as
+    SQLAlchemy's ``do_connect`` hook."""
+    return SharedTLSConnection(*args, **{**kwargs, "local_infile": True})

@@ -39,3 +39,7 @@ DATA = frozenset(
     }
 )
 """Error numbers that mean the server refused some of the rows written."""
+LOAD_WARNED = 1265
+"""How a LOAD DATA that warned (LOCAL makes the server's refusals warnings) is raised
+when its warning's own number is not in :data:`DATA`: as data truncated, so the batch
+is redone row by row, where the server refuses the row itself."""

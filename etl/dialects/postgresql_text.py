@@ -31,7 +31,7 @@ class PostgreSQLTextCopies(Dialect):
     """The text copy's methods of the PostgreSQL dialect (a mixin of :class:`Dialect`)."""
 
     text_format: ClassVar[TextFormat | None] = "copy-text"
-    text_writes: ClassVar[frozenset[TextFormat]] = frozenset({"sql-values"})
+    text_writes: ClassVar[frozenset[TextFormat]] = frozenset({"sql-values", "load-data"})
 
     def values_text(
         self,
@@ -45,8 +45,8 @@ class PostgreSQLTextCopies(Dialect):
         *,
         form: TextFormat,
     ) -> Values | None:
-        """The rows with keys in ``(lo, hi]`` as MySQL values text; None: longer than
-        ``limit`` bytes.
+        """The rows with keys in ``(lo, hi]`` as MySQL values text or LOAD DATA lines;
+        None: longer than ``limit`` bytes.
 
         The server writes it (one ``string_agg``; PostgreSQL raises rather than cut
         text, so what arrives is whole) and sends it only when short enough. MySQL's
@@ -56,9 +56,17 @@ class PostgreSQLTextCopies(Dialect):
         """
         quote = quoting(session)
         kinds = [table.c[name].type for name in columns]
-        parts = " || ',' || ".join(
-            self._literal(quote(name), kind) for name, kind in zip(columns, kinds, strict=True)
-        )
+        if form == "load-data":
+            fields = " || chr(9) || ".join(
+                _load_field(self, quote(name), kind)
+                for name, kind in zip(columns, kinds, strict=True)
+            )
+            line, separator = f"{fields} || chr(10)", ""
+        else:
+            parts = " || ',' || ".join(
+                self._literal(quote(name), kind) for name, kind in zip(columns, kinds, strict=True)
+            )
+            line, separator = f"'(' || {parts} || ')'", ","
         odd = " OR ".join(
             f"{self.exact_operand(quote(name), kind)} IN ('NaN', 'Infinity', '-Infinity')"
             for name, kind in zip(columns, kinds, strict=True)
@@ -66,18 +74,19 @@ class PostgreSQLTextCopies(Dialect):
         )
         rows = (
             select(
-                literal_column(f"'(' || {parts} || ')'").label("r"),
+                literal_column(line).label("r"),
                 literal_column(odd or "false").label("odd"),
             )
             .select_from(table)
             .where(self.after(table, key, lo), self.up_to(table, key, hi))
             .subquery()
         )
-        length = "coalesce(sum(octet_length(r)), 0) + count(*) - 1"
+        length = f"coalesce(sum(octet_length(r)), 0) + (count(*) - 1) * {len(separator)}"
+        joined = f"string_agg(r, '{separator}')"
         query: Select[Any] = select(
             literal_column("count(*)"),
             literal_column("count(*) FILTER (WHERE odd)"),
-            literal_column(f"CASE WHEN {length} <= {int(limit)} THEN string_agg(r, ',') END"),
+            literal_column(f"CASE WHEN {length} <= {int(limit)} THEN {joined} END"),
         ).select_from(rows)
         count, unfit, joined = session.execute(query).one()
         if not count:
@@ -112,6 +121,8 @@ class PostgreSQLTextCopies(Dialect):
         columns: Sequence[str],
         key: Sequence[str],
         rows: str,
+        *,
+        form: TextFormat,
     ) -> None:
         """COPY the rows, given as COPY text, straight into the table (no staging, no
         conflict check: the range is empty, and a key there after all fails the COPY)."""
@@ -119,6 +130,26 @@ class PostgreSQLTextCopies(Dialect):
         names = ", ".join(preparer.quote(n) for n in columns)
         statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
         copy_text(session.connection(), statement, rows)
+
+
+def _load_field(dialect: Dialect, sql: str, kind: types.TypeEngine[Any]) -> str:
+    """One value as a field of MySQL LOAD DATA's default format: ``\\N`` for NULL,
+    backslash, tab, newline and CR escaped; numbers as they print (a REAL widened to
+    its exact double, as for the values text)."""
+    if isinstance(kind, types.Integer):
+        value = f"{sql}::text"
+    elif isinstance(kind, types.Float):
+        value = f"{dialect.exact_operand(sql, kind)}::text"
+    else:
+        value = f"concat({sql})"  # the output text, as the driver reads it
+        for raw, escaped in (
+            ("chr(92)", "chr(92) || chr(92)"),
+            ("chr(9)", "chr(92) || 't'"),
+            ("chr(10)", "chr(92) || 'n'"),
+            ("chr(13)", "chr(92) || 'r'"),
+        ):
+            value = f"replace({value}, {raw}, {escaped})"
+    return f"CASE WHEN {sql} IS NULL THEN chr(92) || 'N' ELSE {value} END"
 
 
 def copy_text(connection: Connection, statement: str, rows: str) -> None:

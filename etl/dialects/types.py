@@ -98,10 +98,12 @@ KEY_HASH_DIGITS = 16
 """Hex digits of a key's (and a row's) hash kept in a row token."""
 
 
-TextFormat = Literal["sql-values", "copy-text"]
+TextFormat = Literal["sql-values", "copy-text", "load-data"]
 """How a text copy's rows are written. ``sql-values``: an INSERT's values list in MySQL's
 syntax, ``(v, ...),(v, ...)`` with backslash escapes. ``copy-text``: PostgreSQL COPY's
-text format, a line per row, tab-separated, ``\\N`` for NULL, backslash escapes."""
+text format, a line per row, tab-separated, ``\\N`` for NULL, backslash escapes.
+``load-data``: MySQL LOAD DATA's default format, the same lines (NUL escaped as ``\\0``
+too), bytes as hex digits."""
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import structlog
 from sqlalchemy import Column, MetaData, String, Table, Text, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl.core.validate import ColumnSpec
 from etl.dialects import MARIADB
 from etl.dialects.types import Values
 from etl.engine import textcopy
+from etl.engine.db import make_databases
 from etl.job import Job
 from tests.helpers.support import DatabasePair
 from tests.helpers.type_runs import run
@@ -46,9 +49,65 @@ def test_awkward_values_arrive_exactly(maria: DatabasePair) -> None:
     assert result.status == "succeeded"
     assert result.counts.inserted == len(AWKWARD) + 40
     assert via_of(events) == {"text"}
+    assert formats_of(events) == ["load-data"]
     assert maria.rows("target") == maria.rows("source")
     again = maria.run(batch_size=7)
     assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 49)
+
+
+def formats_of(events: list[dict[str, Any]]) -> list[str]:
+    """The text format each text copy chose."""
+    return [e["form"] for e in events if e["event"] == "text_copy_format"]
+
+
+def test_load_data_serves_only_the_text_it_offered(maria: DatabasePair) -> None:
+    """A server asking for a local file by a name this client did not offer for that
+    statement gets an empty file and an error: no file on the client is ever read."""
+    maria.execute("target", "CREATE TABLE found (line TEXT)")
+    databases = make_databases(maria.settings())
+    try:
+        with databases.Target() as session, pytest.raises(DBAPIError) as raised:
+            session.execute(text("LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE found"))
+        assert "did not offer" in str(raised.value)
+        with databases.Target() as session:
+            assert session.execute(text("SELECT COUNT(*) FROM found")).scalar() == 0
+    finally:
+        databases.dispose()
+
+
+def test_a_row_refused_during_load_data_is_set_aside(maria: DatabasePair) -> None:
+    """LOAD DATA LOCAL makes the server's refusal a warning (the row is skipped): the
+    copy fails as a data error, the batch is redone row by row, and only the refused
+    row is set aside, with the server's reason."""
+    rows = many(30)
+    rows[12] = ("S00012", "L5", "Course 1", -1.0)
+    maria.create_source(rows)
+    maria.students_table().create(maria.engine("target"))
+    maria.execute("target", "ALTER TABLE students ADD CONSTRAINT ck_score CHECK (score >= 0)")
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=10)
+    assert result.status == "succeeded", result.error
+    assert formats_of(events) == ["load-data"]
+    assert any(e["event"] == "batch_isolating_rows" for e in events)
+    assert (result.counts.inserted, result.counts.rejected) == (29, 1)
+    assert maria.rows("target") == [r for r in maria.rows("source") if r[0] != "S00012"]
+    with maria.engine("target").connect() as connection:
+        reason = connection.execute(text("SELECT reason FROM etl_rejects")).scalar_one()
+    assert "ck_score" in reason
+
+
+def test_without_local_infile_the_values_text_goes(maria: DatabasePair) -> None:
+    """A server that refuses LOAD DATA LOCAL (local_infile OFF) takes the values text."""
+    maria.create_source([*AWKWARD, *many(20)])
+    maria.execute("target", "SET GLOBAL local_infile = 0")
+    try:
+        with structlog.testing.capture_logs() as events:
+            result = maria.run(batch_size=7)
+    finally:
+        maria.execute("target", "SET GLOBAL local_infile = 1")
+    assert result.status == "succeeded", result.error
+    assert (via_of(events), formats_of(events)) == ({"text"}, ["sql-values"])
+    assert maria.rows("target") == maria.rows("source")
 
 
 def batches_of(events: list[dict[str, Any]]) -> list[int]:

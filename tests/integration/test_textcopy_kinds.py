@@ -91,6 +91,8 @@ def test_a_first_load_across_kinds_goes_as_text_and_arrives_exactly(
         first = cross.run(batch_size=7)
     assert first.status == "succeeded", first.error
     assert via_of(events) == {"text"}
+    formats = [e["form"] for e in events if e["event"] == "text_copy_format"]
+    assert formats == ["copy-text" if cross.target_backend == "postgresql" else "load-data"]
     if cross.source_backend == "mariadb":
         assert mode_of(events) == ("range" if keys == "exact" else "lookup")
     assert first.counts.inserted == len(STRINGS) + 40
@@ -142,7 +144,9 @@ def test_a_copy_into_postgresql_refuses_a_nul_as_a_data_error(cross: DatabasePai
     table = cross.students_table()
     table.create(cross.engine("target"))
     with Session(cross.engine("target")) as session, pytest.raises(DBAPIError) as raised:
-        POSTGRESQL.write_text(session, table, JOB.columns, JOB.key, "a\x00b\tx\tc\t1\n")
+        POSTGRESQL.write_text(
+            session, table, JOB.columns, JOB.key, "a\x00b\tx\tc\t1\n", form="copy-text"
+        )
     assert POSTGRESQL.classify(raised.value.orig) == "data"
 
 

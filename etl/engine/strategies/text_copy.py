@@ -128,8 +128,9 @@ class TextCopy:
                 self._ahead.cancel()
                 return None
             if values.rows:
+                assert self.form is not None
                 plan.target_dialect.write_text(
-                    target, plan.target_table, job.columns, job.key, values.text
+                    target, plan.target_table, job.columns, job.key, values.text, form=self.form
                 )
             counts = Counts(rows_read=values.rows, inserted=values.rows)
             uow.record(counts, checkpoint=self.rows.checkpoint(run, hi))
@@ -147,12 +148,17 @@ class TextCopy:
         return found
 
     def _ask_limit(self, run: Run) -> bool:
+        """The target's limit, and the fastest format it reads that the source writes."""
+        source, target_dialect = run.plan.source_dialect, run.plan.target_dialect
         with run.dbs.Target() as target:
-            limit = run.plan.target_dialect.text_copy_limit(target)
+            limit = target_dialect.text_copy_limit(target)
+            formats = target_dialect.text_formats(target) if limit is not None else ()
+        self.form = next((form for form in formats if form in source.text_writes), None)
         if limit is None or self.form is None:  # e.g. it would misread the source's escapes
             self._off(reason="the target session cannot read the source's text")
             return False
         self.limit = limit
+        log.info("text_copy_format", form=self.form)
         return True
 
     def _fetch(self, run: Run, lo: Key | None, span: int) -> Fetched:
