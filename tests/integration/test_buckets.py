@@ -280,37 +280,24 @@ def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
         databases.dispose()
 
 
-def test_a_drill_that_holds_few_keys_resumes_where_it_stopped(
-    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("limit", "value"), [("HELD_BATCHES", 1), ("BUCKETS_PER_STREAM", 3)])
+def test_a_drill_that_stops_early_resumes_where_it_stopped(
+    across: DatabasePair, monkeypatch: pytest.MonkeyPatch, limit: str, value: int
 ) -> None:
-    """The streams stop once a batch of keys differ, and the next round goes on."""
+    """The streams stop once a batch of keys differ (HELD_BATCHES), and each names at
+    most BUCKETS_PER_STREAM buckets: the next round goes on, no key lost or repeated."""
     across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
     _run(across, batch_size=20)
     across.execute("source", "UPDATE students SET score = -2 WHERE first_name LIKE 'K00%'")
     across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K03%'")
-    monkeypatch.setattr(bucket_strategy, "HELD_BATCHES", 1)
+    monkeypatch.setattr(bucket_strategy, limit, value)
     result, events = _run(across, batch_size=20)
     drilled = [e for e in events if e["event"] == "buckets_drilled"]
     assert len(drilled) > 1
+    if limit == "BUCKETS_PER_STREAM":
+        assert all(e["buckets"] <= value for e in drilled)
     assert sum(e["upserts"] for e in drilled) == 100
     assert sum(e["deletes"] for e in drilled) == 100
-    assert _writes(result) == (0, 100, 100)
-    assert same_floats(across.rows("target"), across.rows("source"))
-
-
-def test_differing_buckets_are_asked_for_a_few_at_a_time(
-    across: DatabasePair, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each stream names at most BUCKETS_PER_STREAM buckets; the rest follow, none lost."""
-    across.create_source([*KEYS, *FILLER], key_collation=_collation(across))
-    _run(across, batch_size=20)
-    across.execute("source", "UPDATE students SET score = -2 WHERE first_name LIKE 'K01%'")
-    across.execute("source", "DELETE FROM students WHERE first_name LIKE 'K02%'")
-    monkeypatch.setattr(bucket_strategy, "BUCKETS_PER_STREAM", 3)
-    result, events = _run(across, batch_size=20)
-    drilled = [e for e in events if e["event"] == "buckets_drilled"]
-    assert all(e["buckets"] <= 3 for e in drilled)
-    assert len(drilled) > 5
     assert _writes(result) == (0, 100, 100)
     assert same_floats(across.rows("target"), across.rows("source"))
 
