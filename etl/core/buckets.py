@@ -13,7 +13,6 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from etl.core.counts import Counts
 from etl.core.diff import Key
 from etl.core.validate import ColumnSpec
 
@@ -35,21 +34,6 @@ def portable_columns(source: Sequence[ColumnSpec] | None, target: Sequence[Colum
         and (s.kind != "decimal" or s.scale == t.scale is not None)
         for s, t in zip(source, target, strict=True)
     )
-
-
-def whole_table_first(previous: Counts | None) -> bool:
-    """Whether to compare the whole table's sums before summarising buckets.
-
-    One sum per side, with no key hashed and nothing grouped, costs about half the
-    bucket summaries: an unchanged table is then done. Not after a run that found
-    rows changed in a table it had loaded before (updated or deleted rows, or new ones
-    beside unchanged ones): such a table likely differs again, and the check would
-    cost half a pass for nothing. A first load, or no run yet, says nothing of that.
-    """
-    if previous is None:
-        return True
-    changed = previous.updated or previous.deleted or (previous.inserted and previous.unchanged)
-    return not changed
 
 
 ROWS_PER_BUCKET = 16

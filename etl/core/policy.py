@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from etl.core.counts import Counts
 from etl.errors import MassDeleteRefused
 
 MAX_SPAN = 32768
@@ -51,6 +52,23 @@ def after_differences(span: int, changed: int, batch_size: int) -> Pace:
     """
     span = grown(span, batch_size) if changed <= batch_size // 2 else batch_size
     return Pace(span, dense=changed > 0)
+
+
+def whole_table_first(previous: Counts | None) -> bool:
+    """Whether to compare the whole tables' sums before anything finer (key ranges,
+    buckets).
+
+    One sum per side, with no key hashed and nothing grouped, costs about half the
+    bucket summaries, and less than the range summaries with their boundaries: an
+    unchanged table is then done in one query per side. Not after a run that found
+    rows changed in a table it had loaded before (updated or deleted rows, or new ones
+    beside unchanged ones): such a table likely differs again, and the check would
+    cost half a pass for nothing. A first load, or no run yet, says nothing of that.
+    """
+    if previous is None:
+        return True
+    changed = previous.updated or previous.deleted or (previous.inserted and previous.unchanged)
+    return not changed
 
 
 def refuse_obvious_mass_delete(

@@ -56,8 +56,13 @@ def _run(pair: DatabasePair, **options: Any) -> tuple[RunResult, list[dict[str, 
     with capture_logs() as logs:
         result = pair.run(**options)
     assert result.status == "succeeded", result.error
-    wanted = ("batch_committed", "buckets_compared", "buckets_drilled")
+    wanted = ("batch_committed", "buckets_compared", "buckets_drilled", "tables_compared")
     return result, [e for e in logs if e["event"] in wanted]
+
+
+def _tables_compared(events: list[dict[str, Any]]) -> list[bool]:
+    """Whether each whole-table comparison found the tables equal."""
+    return [e["equal"] for e in events if e["event"] == "tables_compared"]
 
 
 def _batches(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,8 +86,8 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     assert {b["via"] for b in batches} == {"buckets"}
     assert len(batches) == 1  # one summary query per side: the whole table's
     # The tables agreed: NULL, '', Unicode, trailing spaces and floats hash alike.
-    compared = [e for e in events if e["event"] == "buckets_compared"]
-    assert [(e["buckets"], e["differing"]) for e in compared] == [(1, 0)]
+    assert _tables_compared(events) == [True]
+    assert not [e for e in events if e["event"] == "buckets_compared"]
     assert not [e for e in events if e["event"] == "buckets_drilled"]
     assert _writes(again) == (0, 0, 0)
     assert again.counts.unchanged == len(KEYS) + len(FILLER)
@@ -105,15 +110,16 @@ def test_buckets_find_every_change_between_kinds(across: DatabasePair) -> None:
     # After a run that found changes no whole-table check: every bucket agrees.
     quiet, events = _run(across, batch_size=50)
     assert _writes(quiet) == (0, 0, 0)
-    compared = [e for e in events if e["event"] == "buckets_compared"]
-    assert [(e["buckets"] > 1, e["differing"]) for e in compared] == [(True, 0)]
+    assert _tables_compared(events) == []
+    assert [e["differing"] for e in events if e["event"] == "buckets_compared"] == [0]
     # After that quiet run, the whole table first again; a change makes it differ and
     # the buckets then find the one row.
     across.execute("source", "UPDATE students SET score = score + 1 WHERE first_name = 'K0009'")
     found, events = _run(across, batch_size=50)
     assert _writes(found) == (0, 1, 0)
+    assert _tables_compared(events) == [False]
     compared = [e for e in events if e["event"] == "buckets_compared"]
-    assert [(e["buckets"] > 1, e["differing"]) for e in compared] == [(False, 1), (True, 1)]
+    assert [e["differing"] for e in compared] == [1]
     assert same_floats(across.rows("target"), across.rows("source"))
 
 
@@ -253,7 +259,7 @@ def test_columns_of_other_character_sets_hash_alike(binary_maria_to_pg: Database
         assert (first.status, first.mode) == ("succeeded", "lookup")
         with capture_logs() as logs:
             again = run_job(job, dbs, SyncOptions(batch_size=20))
-        assert [e["differing"] for e in logs if e["event"] == "buckets_compared"] == [0]
+        assert _tables_compared(logs) == [True]
         assert (again.counts.unchanged, _writes(again)) == (60, (0, 0, 0))
         pair.execute("source", "UPDATE students SET course = 'Cafè 3 Straße' WHERE code = 'A3'")
         changed = run_job(job, dbs, SyncOptions(batch_size=20))
@@ -377,7 +383,7 @@ def test_integer_and_float_columns_hash_alike_across_kinds(across: DatabasePair)
         with capture_logs() as logs:
             again = run_job(job, dbs, SyncOptions(batch_size=20))
         assert (again.status, again.counts.unchanged) == ("succeeded", 120)
-        assert [e["differing"] for e in logs if e["event"] == "buckets_compared"] == [0]
+        assert _tables_compared(logs) == [True]
         across.execute("source", "UPDATE nums SET f = 0.1234568 WHERE name = 'n007'")
         run_job(job, dbs, SyncOptions(batch_size=20))
         across.execute("source", "UPDATE nums SET f = 0.1234567 WHERE name = 'n007'")

@@ -33,6 +33,31 @@ def test_unchanged_rerun_stores_no_checkpoint(dbs: DatabasePair) -> None:
     assert state_rows(dbs) == (0, 2)
 
 
+def test_an_unchanged_table_costs_one_summary_per_side(maria: DatabasePair) -> None:
+    """After a first load (or a run that found nothing) both whole tables are summed
+    first: equal sums end the pass in one batch. After a run that found changes the
+    ranges are summarised straight away."""
+
+    def rerun() -> tuple[list[bool], list[str]]:
+        with structlog.testing.capture_logs() as events:
+            assert maria.run(batch_size=20).status == "succeeded"
+        compared = [e["equal"] for e in events if e["event"] == "tables_compared"]
+        return compared, [e["via"] for e in events if e["event"] == "batch_committed"]
+
+    maria.create_source(many(300))
+    maria.run(batch_size=20)
+    assert rerun() == ([True], ["checksum"])
+    maria.execute("source", "UPDATE students SET score = 99 WHERE first_name = 'S00250'")
+    compared, batches = rerun()
+    assert compared == [False]
+    assert len(batches) > 1
+    compared, batches = rerun()  # the run before found a change: no whole-table sums
+    assert compared == []
+    assert set(batches) == {"checksum"}
+    assert rerun() == ([True], ["checksum"])
+    assert same_floats(maria.rows("target"), maria.rows("source"))
+
+
 def test_scattered_changes_in_grown_ranges_are_exact(dbs: DatabasePair) -> None:
     """Changes, inserts, deletes and NULLs after a long unchanged stretch are all found."""
     dbs.create_source(many(600))

@@ -12,9 +12,7 @@ from etl.core.buckets import (
     merged,
     portable_columns,
     rows_in,
-    whole_table_first,
 )
-from etl.core.counts import Counts
 from etl.core.validate import ColumnSpec
 
 
@@ -84,13 +82,3 @@ def test_streams_ordered_by_bucket_merge_bucket_by_bucket() -> None:
     assert list(merged([], [])) == []
     only = list(merged(by_bucket(source), []))
     assert [d.upserts for _, d in only] == [[("a",), ("b",)], [("c",)]]
-
-
-def test_whole_table_sums_first_unless_the_last_run_found_changes() -> None:
-    assert whole_table_first(None)  # no run yet
-    assert whole_table_first(Counts(rows_read=10, inserted=10))  # a first load
-    assert whole_table_first(Counts(rows_read=10, unchanged=10))  # nothing changed
-    assert whole_table_first(Counts(rows_read=10, unchanged=9, rejected=1))
-    assert not whole_table_first(Counts(rows_read=10, unchanged=9, updated=1))
-    assert not whole_table_first(Counts(rows_read=10, unchanged=10, deleted=1))
-    assert not whole_table_first(Counts(rows_read=10, unchanged=9, inserted=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from etl.core.counts import Counts
 from etl.core.policy import (
     MAX_SPAN,
     MAX_TEXT_SPAN,
@@ -13,6 +14,7 @@ from etl.core.policy import (
     grown,
     refuse_obvious_mass_delete,
     text_ceiling,
+    whole_table_first,
 )
 from etl.errors import MassDeleteRefused
 
@@ -81,3 +83,13 @@ def test_an_unlimited_budget_only_counts() -> None:
     budget = DeleteBudget("students", target_rows=1, limit=0.0, unlimited=True)
     budget.take(1000)
     assert budget.used == 1000
+
+
+def test_whole_table_sums_first_unless_the_last_run_found_changes() -> None:
+    assert whole_table_first(None)  # no run yet
+    assert whole_table_first(Counts(rows_read=10, inserted=10))  # a first load
+    assert whole_table_first(Counts(rows_read=10, unchanged=10))  # nothing changed
+    assert whole_table_first(Counts(rows_read=10, unchanged=9, rejected=1))
+    assert not whole_table_first(Counts(rows_read=10, unchanged=9, updated=1))
+    assert not whole_table_first(Counts(rows_read=10, unchanged=10, deleted=1))
+    assert not whole_table_first(Counts(rows_read=10, unchanged=9, inserted=1))

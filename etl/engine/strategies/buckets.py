@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from etl.core import buckets
 from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key, missing_keys
-from etl.engine import checksum, rows, state, store
+from etl.engine import checksum, rows, store
 from etl.engine.batches import Batch
 from etl.engine.run import Run
 from etl.engine.strategies import checksums
@@ -107,22 +107,12 @@ class Buckets:
         self.credit.add(Counts(rows_read=unchanged, unchanged=unchanged))
 
     def _whole_table_equal(self, run: Run) -> bool:
-        """Compare both tables' sums first (as one bucket), where that is worth it."""
-        with run.dbs.Target() as session:
-            previous = state.previous_counts(session, run.job.name, run.run_id)
-        if not buckets.whole_table_first(previous):
-            return False
-        source, target = self.scopes
-        theirs, ours = self.workers.on_both(
-            lambda s: checksum.summary(s, source, None, None),
-            lambda t: checksum.summary(t, target, None, None),
-        )
-        equal = theirs == ours
-        log.info("buckets_compared", buckets=1, differing=0 if equal else 1)
-        if equal:
+        """Compare both tables' sums first, where that is worth it."""
+        rows = checksums.equal_tables(run, self.workers, self.scopes)
+        if rows is not None:
             self.remaining = []
-            self.credit.add(Counts(rows_read=theirs[0], unchanged=theirs[0]))
-        return equal
+            self.credit.add(Counts(rows_read=rows, unchanged=rows))
+        return rows is not None
 
     def _drill(self, run: Run, chosen: list[int]) -> None:
         """Stream both sides' tokens of the ``chosen`` buckets until enough keys differ.

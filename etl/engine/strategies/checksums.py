@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from etl.core.counts import Counts
 from etl.core.diff import Changes, Key, Row
-from etl.core.policy import after_differences, grown
-from etl.engine import checksum, rows, store
+from etl.core.policy import after_differences, grown, whole_table_first
+from etl.engine import checksum, rows, state, store
 from etl.engine.batches import Batch, Strategy
 from etl.engine.run import Run
 from etl.engine.strategies.range_rows import PHASE, range_checkpoint
@@ -43,6 +43,22 @@ def usable(run: Run) -> bool:
     )
 
 
+def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...]) -> int | None:
+    """Both tables' rows when their whole-table sums agree; None when they differ, or
+    when the job's previous run makes the check not worth it (``whole_table_first``)."""
+    with run.dbs.Target() as session:
+        previous = state.previous_counts(session, run.job.name, run.run_id)
+    if not whole_table_first(previous):
+        return None
+    source, target = scopes
+    theirs, ours = workers.on_both(
+        lambda s: checksum.summary(s, source, None, None),
+        lambda t: checksum.summary(t, target, None, None),
+    )
+    log.info("tables_compared", equal=theirs == ours, source_rows=theirs[0])
+    return theirs[0] if theirs == ours else None
+
+
 @dataclass(frozen=True)
 class _Tokens:
     """What the row tokens of a range showed."""
@@ -67,9 +83,16 @@ class Checksums:
         self.scopes = checksum.scopes(plan, job.columns, job.key)
         self.span = run.options.batch_size
         self.dense = False
+        self.compared_whole = False
+        """The whole tables were compared (at a pass's start, not on resuming one)."""
         self._boundary: Ahead[Key | None] = workers.ahead()
 
     def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
+        if lo is None and not self.compared_whole:
+            self.compared_whole = True
+            rows = equal_tables(run, self.workers, self.scopes)
+            if rows is not None:
+                return self._unchanged(run, None, rows)
         source, target = self.scopes
         hi = self._boundary.take((lo, self.span), lambda: self._find_end(run, lo, self.span))
         if hi is not None:
