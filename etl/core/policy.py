@@ -54,17 +54,23 @@ def after_differences(span: int, changed: int, batch_size: int) -> Pace:
     return Pace(span, dense=changed > 0)
 
 
-def whole_table_first(previous: Counts | None) -> bool:
+def whole_table_first(previous: Counts | None, source_changed: bool | None = None) -> bool:
     """Whether to compare the whole tables' sums before anything finer (key ranges,
     buckets).
 
     One sum per side, with no key hashed and nothing grouped, costs about half the
     bucket summaries, and less than the range summaries with their boundaries: an
-    unchanged table is then done in one query per side. Not after a run that found
-    rows changed in a table it had loaded before (updated or deleted rows, or new ones
-    beside unchanged ones): such a table likely differs again, and the check would
-    cost half a pass for nothing. A first load, or no run yet, says nothing of that.
+    unchanged table is then done in one query per side. Not where the source says it
+    was written to since the previous run started (``source_changed``; MariaDB and MySQL
+    keep a table's last write time): the table likely differs, and the check would cost
+    half a pass for nothing. Where the source cannot say (None), not after a run that
+    found rows changed in a table it had loaded before (updated or deleted rows, or new
+    ones beside unchanged ones): such a table likely differs again. A first load, or no
+    run yet, says nothing of that. Only ever a question of cost: whatever is skipped,
+    every row is still compared.
     """
+    if source_changed is not None:
+        return not source_changed
     if previous is None:
         return True
     changed = previous.updated or previous.deleted or (previous.inserted and previous.unchanged)

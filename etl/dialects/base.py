@@ -10,6 +10,7 @@ for what it can do (range checksums, text copies), and gets nothing where it can
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -153,6 +154,13 @@ class Dialect(ColumnTypes):
 
         For what needs no exact count (a progress bar's total, how finely to split a
         table): an estimate costs a catalogue lookup, a count a scan of the whole index.
+        """
+        return None
+
+    def written_since(self, connection: Connection, table: Table, moment: datetime) -> bool | None:
+        """Whether the table was written to at or after ``moment`` (UTC); None: no idea.
+
+        Only a hint of cost (whether a whole-table comparison is likely to pay off).
         """
         return None
 

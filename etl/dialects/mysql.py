@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -121,6 +122,22 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
             {"table": table},
         ).scalar()
         return None if rows is None else int(rows)
+
+    def written_since(self, connection: Connection, table: Table, moment: datetime) -> bool | None:
+        # InnoDB keeps a table's last commit time in memory (NULL after a restart), in
+        # whole seconds; UNIX_TIMESTAMP reads it in the session's time zone, as it is
+        # shown. A write in the second the moment falls in counts as before it.
+        written = connection.execute(
+            text(
+                "SELECT UNIX_TIMESTAMP(UPDATE_TIME) FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table"
+            ),
+            {"schema": table.schema, "table": table.name},
+        ).scalar()
+        if written is None:
+            return None
+        when = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return float(written) > when.timestamp()
 
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
         rows = connection.execute(

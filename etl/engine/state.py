@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -292,16 +293,27 @@ def recent_runs(session: Session, limit: int, job: str | None = None) -> list[di
     return [dict(row._mapping) for row in session.execute(query)]
 
 
-def previous_counts(session: Session, job: str, run_id: str) -> Counts | None:
-    """What the job's latest succeeded run before ``run_id`` did; None: no such run."""
+@dataclass(frozen=True)
+class PreviousRun:
+    """The job's latest succeeded run before this one: when it started, what it did."""
+
+    started_at: datetime
+    counts: Counts
+
+
+def previous_run(session: Session, job: str, run_id: str) -> PreviousRun | None:
+    """The job's latest succeeded run before ``run_id``; None: no such run."""
     query = (
-        select(*[runs.c[name] for name in COUNTERS])
+        select(runs.c.started_at, *[runs.c[name] for name in COUNTERS])
         .where(runs.c.job == job, runs.c.run_id != run_id, runs.c.status == "succeeded")
         .order_by(runs.c.started_at.desc())
         .limit(1)
     )
     row = session.execute(query).first()
-    return None if row is None else Counts(**dict(row._mapping))
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    return PreviousRun(found.pop("started_at"), Counts(**found))
 
 
 def latest_rejects(session: Session, limit: int, job: str | None = None) -> list[dict[str, Any]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
 from sqlalchemy import text
 
+from etl.dialects import MARIADB
+from etl.dialects.mysql import MySQLDialect
 from tests.helpers.support import DatabasePair, same_floats
 
 
@@ -33,10 +36,14 @@ def test_unchanged_rerun_stores_no_checkpoint(dbs: DatabasePair) -> None:
     assert state_rows(dbs) == (0, 2)
 
 
-def test_an_unchanged_table_costs_one_summary_per_side(maria: DatabasePair) -> None:
+def test_an_unchanged_table_costs_one_summary_per_side(
+    maria: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After a first load (or a run that found nothing) both whole tables are summed
     first: equal sums end the pass in one batch. After a run that found changes the
-    ranges are summarised straight away."""
+    ranges are summarised straight away. (The table's write time is left out: it has
+    whole seconds, which this test's writes and runs share.)"""
+    monkeypatch.setattr(MySQLDialect, "written_since", lambda *_: None)
 
     def rerun() -> tuple[list[bool], list[str]]:
         with structlog.testing.capture_logs() as events:
@@ -56,6 +63,16 @@ def test_an_unchanged_table_costs_one_summary_per_side(maria: DatabasePair) -> N
     assert set(batches) == {"checksum"}
     assert rerun() == ([True], ["checksum"])
     assert same_floats(maria.rows("target"), maria.rows("source"))
+
+
+def test_a_mariadb_table_says_when_it_was_last_written(maria: DatabasePair) -> None:
+    """InnoDB's last write time: after a moment well before a write, not after one well
+    after it (whole seconds, so the moments are seconds apart)."""
+    table = maria.create_source(many(5))
+    now = datetime.now(UTC)
+    with maria.engine("source").connect() as connection:
+        assert MARIADB.written_since(connection, table, now - timedelta(seconds=30)) is True
+        assert MARIADB.written_since(connection, table, now + timedelta(seconds=30)) is False
 
 
 def test_scattered_changes_in_grown_ranges_are_exact(dbs: DatabasePair) -> None:

@@ -93,3 +93,11 @@ def test_whole_table_sums_first_unless_the_last_run_found_changes() -> None:
     assert not whole_table_first(Counts(rows_read=10, unchanged=9, updated=1))
     assert not whole_table_first(Counts(rows_read=10, unchanged=10, deleted=1))
     assert not whole_table_first(Counts(rows_read=10, unchanged=9, inserted=1))
+
+
+def test_a_source_that_says_it_was_written_to_decides_the_whole_table_sums() -> None:
+    quiet, busy = Counts(rows_read=10, unchanged=10), Counts(rows_read=10, updated=1)
+    assert not whole_table_first(quiet, source_changed=True)
+    assert whole_table_first(busy, source_changed=False)
+    assert whole_table_first(None, source_changed=None)
+    assert not whole_table_first(busy, source_changed=None)

@@ -47,8 +47,14 @@ def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...])
     """Both tables' rows when their whole-table sums agree; None when they differ, or
     when the job's previous run makes the check not worth it (``whole_table_first``)."""
     with run.dbs.Target() as session:
-        previous = state.previous_counts(session, run.job.name, run.run_id)
-    if not whole_table_first(previous):
+        previous = state.previous_run(session, run.job.name, run.run_id)
+    changed = None
+    if previous is not None:
+        with run.dbs.Source() as session:
+            changed = run.plan.source_dialect.written_since(
+                session.connection(), run.plan.source_table, previous.started_at
+            )
+    if not whole_table_first(previous.counts if previous else None, changed):
         return None
     source, target = scopes
     theirs, ours = workers.on_both(
