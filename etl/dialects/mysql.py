@@ -150,11 +150,12 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
         return {str(name): collation for name, collation in rows}
 
     def utf8_columns(self, collations: Mapping[str, str | None]) -> frozenset[str]:
-        # ASCII's bytes are UTF-8's too; utf8 is utf8mb3, a subset of utf8mb4.
+        # utf8 is utf8mb3, a subset of utf8mb4: the server stores only valid UTF-8 there.
+        # Not ascii: the server stores any byte given as hex there (read back as '?').
         return frozenset(
             name
             for name, collation in collations.items()
-            if collation and collation.startswith(("utf8mb4_", "utf8mb3_", "utf8_", "ascii_"))
+            if collation and collation.startswith(("utf8mb4_", "utf8mb3_", "utf8_"))
         )
 
     def exact_collation(self, connection: Connection) -> str | None:

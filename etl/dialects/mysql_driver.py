@@ -24,7 +24,7 @@ from typing import Any
 
 from pymysql import err
 from pymysql.connections import Connection, MySQLResult
-from pymysql.constants import CR
+from pymysql.constants import CLIENT, CR
 
 _lock = threading.Lock()
 _preferred: list[ssl.SSLContext] = []
@@ -104,4 +104,7 @@ def load_local(
 def connect(_dialect: Any, _record: Any, args: Any, kwargs: Any) -> SharedTLSConnection:
     """``pymysql.connect`` with the shared context and guarded LOAD DATA LOCAL, as
     SQLAlchemy's ``do_connect`` hook."""
-    return SharedTLSConnection(*args, **{**kwargs, "local_infile": True})
+    # The capability only: PyMySQL's own local_infile would arm its reader, which
+    # opens any file a server names on any result not built here.
+    flags = int(kwargs.get("client_flag", 0)) | CLIENT.LOCAL_FILES
+    return SharedTLSConnection(*args, **{**kwargs, "local_infile": False, "client_flag": flags})

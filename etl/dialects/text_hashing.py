@@ -114,10 +114,11 @@ def _mysql_part(operand: str) -> str:
 def _postgresql_hex(quote: Quote, columns: Sequence[str], size: int) -> str:
     """The first ``size`` bytes of the SHA-256 of the columns' normalised text, in hex.
 
-    ``convert_to`` gives the text's bytes (in a UTF8 database, as they are); only the
-    bytes kept are turned into hex digits.
+    ``convert_to`` in the database's own encoding gives the text's bytes as they are
+    (UTF-8 in a UTF8 database; in another, bytes MySQL's never equal outside ASCII,
+    which only sends rows to the comparison); only the bytes kept become hex digits.
     """
-    digest = f"sha256(convert_to({_postgresql(quote, columns)}, 'UTF8'))"
+    digest = f"sha256(convert_to({_postgresql(quote, columns)}, getdatabaseencoding()))"
     return f"encode(substr({digest}, 1, {int(size)}), 'hex')"
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from etl.core.buckets import Summaries
+from etl.dialects import MARIADB
 from etl.dialects.mysql import MySQLDialect
 from etl.engine import checksum
 from etl.engine import rows as engine_rows
@@ -229,9 +231,10 @@ def test_decimals_hash_alike_only_at_one_scale(binary_maria_to_pg: DatabasePair)
 
 
 def test_columns_of_other_character_sets_hash_alike(binary_maria_to_pg: DatabasePair) -> None:
-    """A latin1 column is converted to UTF-8 before hashing; utf8mb3 and ascii columns
-    are UTF-8 already and hashed as stored: a rerun finds every bucket equal, and a
-    change of one accented letter in latin1 is found."""
+    """A latin1 column is converted to UTF-8 before hashing (and an ascii one: the
+    server stores any byte there); utf8mb3 columns are UTF-8 already and hashed as
+    stored: a rerun finds every bucket equal, and a change of one accented letter in
+    latin1 is found."""
     pair = binary_maria_to_pg
     pair.execute(
         "source",
@@ -275,6 +278,57 @@ def test_columns_of_other_character_sets_hash_alike(binary_maria_to_pg: Database
     finally:
         dbs.dispose()
     assert pair.rows("target") == pair.rows("source")
+
+
+def test_an_ascii_column_holding_other_bytes_is_not_hashed_as_utf8(
+    binary_maria_to_pg: DatabasePair,
+) -> None:
+    """MariaDB stores any byte given as hex in an ascii column (and reads it back as
+    '?'): hashed as stored, its bytes C3 A9 would match a target's 'é'. Converted, the
+    rerun sees the difference and writes what the source reads."""
+    pair = binary_maria_to_pg
+    pair.create_source(FILLER[:30])
+    pair.execute("source", "ALTER TABLE students MODIFY course VARCHAR(50) CHARACTER SET ascii")
+    pair.execute("source", "UPDATE students SET course = UNHEX('C3A9') WHERE first_name = 'K0003'")
+    assert pair.run(batch_size=10).status == "succeeded"
+    pair.execute("target", "UPDATE students SET course = 'é' WHERE first_name = 'K0003'")
+    again, _ = _run(pair, batch_size=10)
+    assert _writes(again) == (0, 1, 0)
+    assert pair.rows("target") == pair.rows("source")
+
+
+def test_a_bucket_emptied_before_its_drill_is_drilled_once(
+    binary_maria_to_pg: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A differing bucket neither side has rows in by the time it is drilled (a live
+    source deleted them) is done once the streams end, not drilled again and again."""
+    pair = binary_maria_to_pg
+    pair.create_source(FILLER[:30])
+    assert pair.run(batch_size=10).status == "succeeded"
+    real = checksum.bucket_summaries
+
+    def with_a_vanished_bucket(session: Any, scope: Any, count: int) -> Summaries:
+        found = real(session, scope, count)
+        if not scope.dialect.same_kind(MARIADB):
+            return found
+        vanished = (count, 1, 7)  # the source summarised it; no row is there now
+        rows = zip(found.buckets, found.counts, found.checks, strict=True)
+        return Summaries.of([*rows, vanished])
+
+    drills: list[list[int]] = []
+    drill = bucket_strategy.Buckets._drill
+
+    def counted(self: Any, run: Any, chosen: list[int]) -> None:
+        drills.append(list(chosen))
+        assert len(drills) <= 3, drills
+        drill(self, run, chosen)
+
+    monkeypatch.setattr(checksum, "bucket_summaries", with_a_vanished_bucket)
+    monkeypatch.setattr(bucket_strategy.checksums, "equal_tables", lambda *_: None)
+    monkeypatch.setattr(bucket_strategy.Buckets, "_drill", counted)
+    result, _ = _run(pair, batch_size=10)
+    assert len(drills) == 1
+    assert _writes(result) == (0, 0, 0)
 
 
 def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:

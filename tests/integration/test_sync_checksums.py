@@ -75,6 +75,16 @@ def test_a_mariadb_table_says_when_it_was_last_written(maria: DatabasePair) -> N
         assert MARIADB.written_since(connection, table, now + timedelta(seconds=30)) is False
 
 
+def test_a_dry_run_against_a_target_without_state_tables(maria: DatabasePair) -> None:
+    """A dry run creates no state tables, so it asks no previous run of them."""
+    maria.create_source(many(30))
+    maria.students_table().create(maria.engine("target"))
+    maria.insert("target", many(30))
+    result = maria.run(batch_size=10, dry_run=True)
+    assert result.status == "succeeded", result.error
+    assert result.counts.unchanged == 30
+
+
 def test_scattered_changes_in_grown_ranges_are_exact(dbs: DatabasePair) -> None:
     """Changes, inserts, deletes and NULLs after a long unchanged stretch are all found."""
     dbs.create_source(many(600))

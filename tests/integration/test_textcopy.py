@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl.core.validate import ColumnSpec
-from etl.dialects import MARIADB
+from etl.dialects import MARIADB, mysql_text
+from etl.dialects.mysql_text import formats_for
 from etl.dialects.types import Values
 from etl.engine import textcopy
 from etl.engine.db import make_databases
@@ -96,15 +97,24 @@ def test_a_row_refused_during_load_data_is_set_aside(maria: DatabasePair) -> Non
     assert "ck_score" in reason
 
 
-def test_without_local_infile_the_values_text_goes(maria: DatabasePair) -> None:
-    """A server that refuses LOAD DATA LOCAL (local_infile OFF) takes the values text."""
+def test_load_data_only_where_the_server_allows_it() -> None:
+    assert formats_for(guarded=True, local_infile=1) == ("load-data", "sql-values")
+    assert formats_for(guarded=True, local_infile="ON") == ("load-data", "sql-values")
+    assert formats_for(guarded=True, local_infile=0) == ("sql-values",)
+    assert formats_for(guarded=False, local_infile=1) == ("sql-values",)
+
+
+def test_without_local_infile_the_values_text_goes(
+    maria: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that refuses LOAD DATA LOCAL (local_infile OFF; the server is shared by
+    the test runs, so its answer is what is faked) takes the values text."""
     maria.create_source([*AWKWARD, *many(20)])
-    maria.execute("target", "SET GLOBAL local_infile = 0")
-    try:
-        with structlog.testing.capture_logs() as events:
-            result = maria.run(batch_size=7)
-    finally:
-        maria.execute("target", "SET GLOBAL local_infile = 1")
+    monkeypatch.setattr(
+        mysql_text, "formats_for", lambda **_: formats_for(guarded=True, local_infile=0)
+    )
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=7)
     assert result.status == "succeeded", result.error
     assert (via_of(events), formats_of(events)) == ({"text"}, ["sql-values"])
     assert maria.rows("target") == maria.rows("source")

@@ -158,7 +158,7 @@ class Buckets:
         cap = HELD_BATCHES * run.options.batch_size
         upserts: list[Key] = []
         deletes: list[Key] = []
-        equal, last = 0, -1
+        equal, last, stopped = 0, -1, False
         future = self.workers.on_source(produce)
         try:
             with run.dbs.Target() as session:
@@ -170,6 +170,7 @@ class Buckets:
                     deletes += found.deletes
                     equal, last = equal + found.equal, bucket
                     if len(upserts) + len(deletes) >= cap:
+                        stopped = True
                         break
         finally:
             stop.set()
@@ -192,7 +193,10 @@ class Buckets:
             )
         self.credit.add(Counts(rows_read=equal, unchanged=equal))
         assert self.remaining is not None
-        self.remaining = [b for b in chosen if b > last] + self.remaining[len(chosen) :]
+        # Streams that ran to their end covered every chosen bucket, even one neither
+        # side has rows in any more (its rows deleted since the summaries).
+        kept = [b for b in chosen if b > last] if stopped else []
+        self.remaining = kept + self.remaining[len(chosen) :]
 
     def _write(self, run: Run, chunk: _Chunk, isolate: bool, last: bool) -> Counts:
         """Read the chunk's rows by key on both sides, compare, write, record; its counts."""

@@ -46,8 +46,10 @@ def usable(run: Run) -> bool:
 def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...]) -> int | None:
     """Both tables' rows when their whole-table sums agree; None when they differ, or
     when the job's previous run makes the check not worth it (``whole_table_first``)."""
-    with run.dbs.Target() as session:
-        previous = state.previous_run(session, run.job.name, run.run_id)
+    previous = None
+    if run.write:  # a dry run may find no state tables: it creates none
+        with run.dbs.Target() as session:
+            previous = state.previous_run(session, run.job.name, run.run_id)
     changed = None
     if previous is not None:
         with run.dbs.Source() as session:
