@@ -152,9 +152,20 @@ def _copy_field(dialect: Dialect, sql: str, kind: types.TypeEngine[Any]) -> str:
     """
     value = dialect.exact_operand(sql, kind)
     if isinstance(kind, types.String):
-        value = f"CONVERT({sql} USING utf8mb4)"
-        for raw, escaped in _COPY_ESCAPES:
-            value = f"REPLACE({value}, _utf8mb4 X'{raw}', _utf8mb4 X'{escaped}')"
+        value = _escaped(sql, _COPY_ESCAPES)
+    return _null_as_marker(sql, value)
+
+
+def _escaped(sql: str, escapes: Sequence[tuple[str, str]]) -> str:
+    """The value as utf8mb4 text with each (raw, escaped) pair of hex bytes replaced."""
+    value = f"CONVERT({sql} USING utf8mb4)"
+    for raw, escaped in escapes:
+        value = f"REPLACE({value}, _utf8mb4 X'{raw}', _utf8mb4 X'{escaped}')"
+    return value
+
+
+def _null_as_marker(sql: str, value: str) -> str:
+    """``\\N`` where the value is NULL, as both COPY text and LOAD DATA read it."""
     return f"IF({sql} IS NULL, _utf8mb4 X'5C4E', {value})"
 
 
@@ -172,10 +183,8 @@ def _load_field(dialect: Dialect, sql: str, kind: types.TypeEngine[Any]) -> str:
     elif isinstance(stored, types.Integer | types.Numeric):  # Numeric: Float too
         value = dialect.exact_operand(sql, kind)
     else:
-        value = f"CONVERT({sql} USING utf8mb4)"
-        for raw, escaped in _LOAD_ESCAPES:
-            value = f"REPLACE({value}, _utf8mb4 X'{raw}', _utf8mb4 X'{escaped}')"
-    return f"IF({sql} IS NULL, _utf8mb4 X'5C4E', {value})"
+        value = _escaped(sql, _LOAD_ESCAPES)
+    return _null_as_marker(sql, value)
 
 
 def _load_lines(session: Session, table: Table, columns: Sequence[str], rows: str) -> None:
