@@ -152,6 +152,14 @@ def cross(
 
 
 @pytest.fixture
+def pg_to_maria(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabasePair]:
+    """PostgreSQL to MariaDB only: for what a PostgreSQL source alone does."""
+    yield from _pair(request, tmp_path_factory, "postgresql", "mariadb")
+
+
+@pytest.fixture
 def lite(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DatabasePair]:

@@ -164,6 +164,16 @@ class Dialect(ColumnTypes):
         """
         return None
 
+    def write_version(self, connection: Connection, table: Table) -> str | None:
+        """A token that changes whenever the table is written to; None: none kept.
+
+        For a server that keeps no write time (:meth:`written_since`) but counts each
+        table's writes: a run stores it, the next compares. Only a hint of cost, like
+        ``written_since``: a write it misses (counters not yet flushed) or reports
+        wrongly (a rolled-back write) changes what is compared first, never the result.
+        """
+        return None
+
     def key_order(self, collations: Mapping[str, str | None], key: Sequence[str]) -> KeyOrder:
         """How the key columns of a table with these column collations are ordered and compared."""
         return KeyOrder(self, tuple(collations.get(column) for column in key))

@@ -128,6 +128,26 @@ class PostgreSQLDialect(PostgreSQLTextCopies, PostgreSQLTypes, Dialect):
             return 0 if now == 0 else None  # analysed while empty: no density to scale
         return round(float(tuples) / int(pages) * int(now))
 
+    def write_version(self, connection: Connection, table: Table) -> str | None:
+        # The table's cumulative write counters, with its oid (a table dropped and made
+        # again counts from zero) and the database's last statistics reset. They lag
+        # the writes by up to a few seconds, which only makes the hint late.
+        quote = quoting(connection)
+        name = ".".join(quote(part) for part in (table.schema, table.name) if part)
+        found = connection.execute(
+            text(
+                "SELECT c.oid::bigint, pg_stat_get_tuples_inserted(c.oid), "
+                "pg_stat_get_tuples_updated(c.oid), pg_stat_get_tuples_deleted(c.oid), "
+                "(SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) "
+                "FROM pg_class c WHERE c.oid = to_regclass(:name)"
+            ),
+            {"name": name},
+        ).first()
+        if found is None:
+            return None
+        oid, inserted, updated, deleted, reset = found
+        return f"{oid}:{inserted}:{updated}:{deleted}:{reset.isoformat() if reset else '-'}"
+
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
         """Column collations; the database default spelled as its locale (``icu:`` + ICU's)."""
         rows = connection.execute(

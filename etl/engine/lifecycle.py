@@ -223,5 +223,9 @@ def _finish(run: Run, result: RunResult, fields: dict[str, Any]) -> None:
             state.finish_run(
                 uow.session, run.run_id, result.status, run.clock(), run.counts, result.error
             )
+            if result.status == "succeeded" and run.source_version is not None:
+                state.save_source_version(
+                    uow.session, run.pass_name, run.source_version, run.run_id, run.clock()
+                )
     except Exception as error:
         log.error("run_record_failed", error=describe_error(error))

@@ -126,6 +126,18 @@ rejects = Table(
 )
 
 
+source_versions = Table(
+    "etl_source_versions",
+    metadata,
+    Column("job", String(NAME_LENGTH), primary_key=True),
+    Column("version", String(200), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+)
+"""Each pass's source write version as its last succeeded run started: a hint of whether
+the source changed since (PostgreSQL keeps write counters, not a write time)."""
+
+
 _CREATING = threading.Lock()
 
 
@@ -291,6 +303,24 @@ def recent_runs(session: Session, limit: int, job: str | None = None) -> list[di
     if job:
         query = query.where(runs.c.job == job)
     return [dict(row._mapping) for row in session.execute(query)]
+
+
+def load_source_version(session: Session, job: str) -> str | None:
+    """The source write version the pass's last succeeded run started from, if stored."""
+    found = session.execute(
+        select(source_versions.c.version).where(source_versions.c.job == job)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def save_source_version(
+    session: Session, job: str, version: str, run_id: str, now: datetime
+) -> None:
+    """Replace the pass's stored source write version."""
+    session.execute(delete(source_versions).where(source_versions.c.job == job))
+    session.execute(
+        insert(source_versions).values(job=job, version=version, run_id=run_id, recorded_at=now)
+    )
 
 
 @dataclass(frozen=True)

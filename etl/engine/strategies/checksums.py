@@ -46,16 +46,12 @@ def usable(run: Run) -> bool:
 def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...]) -> int | None:
     """Both tables' rows when their whole-table sums agree; None when they differ, or
     when the job's previous run makes the check not worth it (``whole_table_first``)."""
-    previous = None
+    previous, stored = None, None
     if run.write:  # a dry run may find no state tables: it creates none
         with run.dbs.Target() as session:
             previous = state.previous_run(session, run.job.name, run.run_id)
-    changed = None
-    if previous is not None:
-        with run.dbs.Source() as session:
-            changed = run.plan.source_dialect.written_since(
-                session.connection(), run.plan.source_table, previous.started_at
-            )
+            stored = state.load_source_version(session, run.pass_name)
+    changed = _source_changed(run, previous, stored)
     if not whole_table_first(previous.counts if previous else None, changed):
         return None
     source, target = scopes
@@ -65,6 +61,30 @@ def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...])
     )
     log.info("tables_compared", equal=theirs == ours, source_rows=theirs[0])
     return theirs[0] if theirs == ours else None
+
+
+def _source_changed(
+    run: Run, previous: state.PreviousRun | None, stored: str | None
+) -> bool | None:
+    """Whether the source was written to since the previous run started; None: no idea.
+
+    Its write time where the server keeps one, else its write version against the one
+    stored by the last succeeded run. Reads the version now, before any row, for this
+    run to store: a write after this moment then shows to the next run.
+    """
+    plan = run.plan
+    with run.dbs.Source() as session:
+        connection = session.connection()
+        if run.write:
+            run.source_version = plan.source_dialect.write_version(connection, plan.source_table)
+        if previous is None:
+            return None
+        changed = plan.source_dialect.written_since(
+            connection, plan.source_table, previous.started_at
+        )
+    if changed is None and stored is not None and run.source_version is not None:
+        return stored != run.source_version
+    return changed
 
 
 @dataclass(frozen=True)
