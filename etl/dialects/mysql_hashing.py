@@ -45,6 +45,30 @@ class Md5Hashing:
         # GROUP_CONCAT stops at group_concat_max_len (1 KB by default) with only a warning.
         session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
 
+    def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
+        return mysql_lines(_parts(quote, columns))
+
+    def prepare_lines(self, session: Session, limit: int) -> None:
+        prepare_mysql_lines(session, limit)
+
+
+def mysql_lines(serialized: str) -> str:
+    """Rows' serializations as escaped lines (:mod:`etl.core.lines`), in one aggregate.
+
+    Hex literals: a backslash in a string literal means something else under
+    ``NO_BACKSLASH_ESCAPES``.
+    """
+    escaped = f"REPLACE(REPLACE({serialized}, x'5c', x'5c5c'), x'0a', x'5c6e')"
+    return f"GROUP_CONCAT({escaped} SEPARATOR x'0a')"
+
+
+def prepare_mysql_lines(session: Session, limit: int) -> None:
+    """Cut aggregated lines at ``limit`` bytes (or the packet limit, if lower)."""
+    session.execute(
+        text("SET SESSION group_concat_max_len = LEAST(@@max_allowed_packet, :limit)"),
+        {"limit": int(limit)},
+    )
+
 
 class CrcHashing(Md5Hashing):
     """MariaDB 10.8+: CRC32 of the exact serialization plus CRC32C of a plain one.

@@ -41,6 +41,13 @@ class _Hashing:
     def prepare_tokens(self, session: Session) -> None:
         """Nothing: string_agg has no length limit short of 1 GB."""
 
+    def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
+        """None: lengths here count characters, not the bytes lines are read by."""
+        return None
+
+    def prepare_lines(self, session: Session, limit: int) -> None:
+        """Nothing: no lines."""
+
 
 HASHING = _Hashing()
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from etl.dialects.mysql_hashing import mysql_lines, prepare_mysql_lines
 from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number, is_utf8
 
 NAME = "text-sha256"
@@ -60,6 +61,12 @@ class MySQLTextHashing:
     def prepare_tokens(self, session: Session) -> None:
         session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
 
+    def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
+        return mysql_lines(_mysql(quote, columns))
+
+    def prepare_lines(self, session: Session, limit: int) -> None:
+        prepare_mysql_lines(session, limit)
+
 
 class PostgreSQLTextHashing:
     """The PostgreSQL side (a UTF8 database: its text is the bytes MySQL's utf8mb4 has)."""
@@ -86,6 +93,22 @@ class PostgreSQLTextHashing:
 
     def prepare_tokens(self, session: Session) -> None:
         """Nothing: string_agg has no length limit short of 1 GB."""
+
+    def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
+        """The escaped lines as UTF-8 bytes, NULL past ``limit`` bytes: the client never
+        receives more."""
+        serialized = _postgresql(quote, columns)
+        escaped = (
+            f"replace(replace({serialized}, chr(92), chr(92) || chr(92)), chr(10), chr(92) || 'n')"
+        )
+        # The same aggregate twice is computed once. Outside a UTF8 database, lengths
+        # and bytes would not be UTF-8's: no lines.
+        joined = f"string_agg({escaped}, chr(10))"
+        fits = f"getdatabaseencoding() = 'UTF8' AND octet_length({joined}) <= {int(limit)}"
+        return f"CASE WHEN {fits} THEN convert_to({joined}, 'UTF8') END"
+
+    def prepare_lines(self, session: Session, limit: int) -> None:
+        """Nothing: the aggregate itself says NULL past the limit."""
 
 
 MYSQL_TEXT = MySQLTextHashing()

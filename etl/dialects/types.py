@@ -152,3 +152,12 @@ class RowHashing(Protocol):
     def prepare_tokens(self, session: Session) -> None:
         """Make the session able to return a whole range's aggregated tokens."""
         ...
+
+    def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
+        """An aggregate of every row's serialization as one line (:mod:`etl.core.lines`),
+        NULL or cut short past ``limit`` bytes; None: this hashing has no such form."""
+        ...
+
+    def prepare_lines(self, session: Session, limit: int) -> None:
+        """Make the session able to return ``limit`` bytes of aggregated lines."""
+        ...

@@ -37,6 +37,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Table,
@@ -48,8 +49,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from etl.core import lines
 from etl.core.buckets import Summaries, folded
 from etl.core.diff import Key, Row
+from etl.core.lines import KeyPart
 from etl.dialects.base import Dialect, quoting
 from etl.dialects.types import Operand, Quote, RowHashing
 from etl.engine.plan import Plan
@@ -73,6 +76,8 @@ class Scope:
     """Columns hashed as a number's text alone: integer or float on both sides."""
     utf8: frozenset[str] = frozenset()
     """Text columns stored as UTF-8 bytes (:attr:`~etl.engine.plan.Plan.source_utf8`)."""
+    key_parts: tuple[KeyPart, ...] | None = None
+    """How each key column reads off a row line (:mod:`etl.core.lines`); None: not all do."""
 
 
 def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
@@ -83,6 +88,18 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
         for name in columns
         if _number(plan.source_table.c[name].type) and _number(plan.target_table.c[name].type)
     )
+    # Text reads off a line as UTF-8: across kinds MySQL converts to utf8mb4 (and
+    # PostgreSQL's lines are NULL outside a UTF8 database); else only UTF-8 columns.
+    utf8 = plan.source_utf8 & plan.target_utf8
+    parts = [
+        _key_part(
+            plan.source_table.c[name].type,
+            plan.target_table.c[name].type,
+            text_ok=plan.hashing.portable or name in utf8,
+        )
+        for name in key
+    ]
+    key_parts = None if None in parts else tuple(p for p in parts if p is not None)
     return (
         Scope(
             plan.source_table,
@@ -92,6 +109,7 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
             plan.hashing,
             numbers,
             plan.source_utf8,
+            key_parts,
         ),
         Scope(
             plan.target_table,
@@ -101,6 +119,7 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
             plan.target_hashing or plan.hashing,
             numbers,
             plan.target_utf8,
+            key_parts,
         ),
     )
 
@@ -109,6 +128,18 @@ def _number(kind: Any) -> bool:
     """Whether a column of this type prints as a number (a BOOLEAN may print 't')."""
     stored = kind.impl_instance if isinstance(kind, TypeDecorator) else kind  # ExactFloat
     return isinstance(stored, Integer | Float) and not isinstance(stored, Boolean)
+
+
+def _key_part(source: Any, target: Any, *, text_ok: bool) -> KeyPart | None:
+    """How a key column reads off a line: integers, and strings where ``text_ok``."""
+    kinds = [
+        kind.impl_instance if isinstance(kind, TypeDecorator) else kind for kind in (source, target)
+    ]
+    if all(isinstance(k, Integer) and not isinstance(k, Boolean) for k in kinds):
+        return "integer"
+    if text_ok and all(isinstance(k, String) for k in kinds):
+        return "text"
+    return None
 
 
 def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> Summary:
@@ -150,6 +181,40 @@ class TokensTruncated(Exception):
     def __init__(self, rows: int, tokens: int) -> None:
         self.rows, self.tokens = rows, tokens
         super().__init__(f"{tokens} row tokens for {rows} rows: the aggregate was truncated")
+
+
+LINES_LIMIT = 8 << 20
+"""Most bytes of a range's lines a side returns (a few thousand wide rows, tens of
+thousands of narrow ones); past it the range is compared by tokens."""
+
+
+def row_lines(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> list[bytes]:
+    """Each row's serialization in ``(lo, hi]`` as one escaped line, in no particular order.
+
+    Raises LinesTooLong past :data:`LINES_LIMIT` (or the server's packet limit).
+    """
+    quote, hashing = operands(session, scope), scope.hashing
+    aggregate = hashing.lines(quote, scope.columns, LINES_LIMIT)
+    assert aggregate is not None, "row_lines needs a hashing with lines"
+    hashing.prepare_lines(session, LINES_LIMIT)
+    query = (
+        select(func.count(), literal_column(aggregate, LargeBinary()))
+        .select_from(scope.table)
+        .where(*_in_range(scope, lo, hi))
+    )
+    count, joined = session.execute(query).one()
+    found = lines.split(bytes(joined) if joined is not None else None)
+    if len(found) != count:
+        raise LinesTooLong(int(count), len(found))
+    return found
+
+
+class LinesTooLong(Exception):
+    """Raised when a range's lines came back cut short (or not at all) for their size."""
+
+    def __init__(self, rows: int, lines: int) -> None:
+        self.rows, self.lines = rows, lines
+        super().__init__(f"{lines} row lines for {rows} rows: past the limit")
 
 
 def key_hashes(tokens: Iterable[str]) -> set[str]:

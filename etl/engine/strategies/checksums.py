@@ -9,12 +9,15 @@ unchanged (:mod:`etl.core.policy`), so an unchanged table costs a few dozen quer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
 from sqlalchemy.orm import Session
 
+from etl.core import lines
 from etl.core.counts import Counts
 from etl.core.diff import Changes, Key, Row
+from etl.core.lines import LineDifferences
 from etl.core.policy import after_differences, grown, whole_table_first
 from etl.engine import checksum, rows, state, store
 from etl.engine.batches import Batch, Strategy
@@ -89,12 +92,22 @@ def _source_changed(
 
 @dataclass(frozen=True)
 class _Tokens:
-    """What the row tokens of a range showed."""
+    """What the row tokens (or row lines) of a range showed."""
 
     hashes: list[str]
     """Key hashes of rows that differ (present on one side, or with other values)."""
     source_rows: int
     target_rows: int
+    lines: LineDifferences | None = None
+    """Found by row lines instead: the differing keys themselves (no hashes)."""
+
+    @property
+    def changed(self) -> int:
+        return len(self.lines.keys) if self.lines is not None else len(self.hashes)
+
+
+class _LinesMisread(Exception):
+    """A key read off a line named no row with exactly that key on its side."""
 
 
 class Checksums:
@@ -114,6 +127,13 @@ class Checksums:
         self.compared_whole = False
         """The whole tables were compared (at a pass's start, not on resuming one)."""
         self._boundary: Ahead[Key | None] = workers.ahead()
+        self.lines = all(
+            scope.key_parts is not None
+            and scope.hashing.lines(str, scope.columns, checksum.LINES_LIMIT) is not None
+            for scope in self.scopes
+        )
+        """Differing ranges are compared by row lines (:mod:`etl.core.lines`), until
+        a range's lines do not serve (too long, or a key misread): then by tokens."""
 
     def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
         if lo is None and not self.compared_whole:
@@ -141,12 +161,24 @@ class Checksums:
         if found is not None and found.target_rows == 0 < found.source_rows:
             self.dense = False
             return self._load(run, lo, isolate)
-        changed = len(found.hashes) if found is not None else self.span
+        changed = found.changed if found is not None else self.span
         pace = after_differences(self.span, changed, run.options.batch_size)
         self.span, self.dense = pace.span, pace.dense
         if found is None:
             return self._write(run, lo, hi, 0, None, isolate)
-        return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
+        if found.lines is None:
+            return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
+        used = run.budget.used
+        try:
+            return self._write(run, lo, hi, found.source_rows, None, isolate, found.lines)
+        except _LinesMisread as error:
+            run.budget.used = used  # its transaction was rolled back
+            log.warning("row_lines_unusable", error=str(error))
+            self.lines = False
+            found = self._differing(lo, hi)
+            if found is None:
+                return self._write(run, lo, hi, 0, None, isolate)
+            return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
 
     def _find_end(self, run: Run, lo: Key | None, span: int) -> Key | None:
         plan, job = run.plan, run.job
@@ -168,8 +200,22 @@ class Checksums:
         return self.loads.batch(run, lo, isolate)
 
     def _differing(self, lo: Key | None, hi: Key | None) -> _Tokens | None:
-        """Key hashes whose rows differ in (lo, hi]; None when the range must be read whole."""
+        """Key hashes (or keys) whose rows differ in (lo, hi]; None when the range must
+        be read whole."""
         source, target = self.scopes
+        if self.lines:
+            assert source.key_parts is not None
+            parts = source.key_parts
+            try:
+                theirs_lines, ours_lines = self.workers.on_both(
+                    lambda s: checksum.row_lines(s, source, lo, hi),
+                    lambda t: checksum.row_lines(t, target, lo, hi),
+                )
+                found = lines.differences(theirs_lines, ours_lines, parts)
+                return _Tokens([], len(theirs_lines), len(ours_lines), found)
+            except (checksum.LinesTooLong, lines.Unreadable) as error:
+                log.warning("row_lines_unusable", error=str(error))
+                self.lines = False
         try:
             theirs, ours = self.workers.on_both(
                 lambda s: checksum.row_tokens(s, source, lo, hi),
@@ -190,34 +236,42 @@ class Checksums:
         source_rows: int,
         hashes: list[str] | None,
         isolate: bool,
+        differing: LineDifferences | None = None,
     ) -> Batch:
-        """Compare and write the rows of (lo, hi] with these key hashes (None: every row).
+        """Compare and write the rows of (lo, hi] with these key hashes, or these keys
+        (``differing``); neither: every row.
 
         Keys go in chunks of a batch, so memory holds a batch's rows however many differ;
         the whole range is still one target transaction with its checkpoint.
         """
         size = run.options.batch_size
-        chunks = (
-            [None]
-            if hashes is None
-            else [hashes[i : i + size] for i in range(0, len(hashes), size)]
+        named: list[str] | list[Key] | None = differing.keys if differing is not None else hashes
+        chunks: list[list[str] | list[Key] | None] = (
+            [None] if named is None else [named[i : i + size] for i in range(0, len(named), size)]
         )
         counts, rejected = Counts(), list[Rejected]()
         with UnitOfWork(run) as uow:
             if len(chunks) == 1:
-                counts, rejected = self._chunk(run, uow.session, lo, hi, chunks[0], isolate)
+                counts, rejected = self._chunk(
+                    run, uow.session, lo, hi, chunks[0], isolate, differing=differing
+                )
             else:
                 # A key respelled under the collation ('Anna' for 'anna') has two key hashes
                 # that may fall in different chunks: every delete must precede every upsert,
                 # or a later chunk's delete would remove the row an earlier chunk upserted.
                 for chunk in chunks:
-                    counts.add(self._chunk(run, uow.session, lo, hi, chunk, isolate, "deletes")[0])
+                    deleted = self._chunk(
+                        run, uow.session, lo, hi, chunk, isolate, "deletes", differing
+                    )
+                    counts.add(deleted[0])
                 for chunk in chunks:
-                    done, refused = self._chunk(run, uow.session, lo, hi, chunk, isolate, "upserts")
+                    done, refused = self._chunk(
+                        run, uow.session, lo, hi, chunk, isolate, "upserts", differing
+                    )
                     counts.add(done)
                     rejected += refused
             # Rows outside the differing keys have equal tokens on both sides: unchanged.
-            untouched = source_rows - counts.rows_read if hashes is not None else 0
+            untouched = source_rows - counts.rows_read if named is not None else 0
             counts.rows_read += untouched
             counts.unchanged += untouched
             uow.record(counts, rejected, checkpoint=range_checkpoint(run, hi))
@@ -229,26 +283,44 @@ class Checksums:
         target: Session,
         lo: Key | None,
         hi: Key | None,
-        hashes: list[str] | None,
+        named: list[str] | list[Key] | None,
         isolate: bool,
         only: str | None = None,
+        differing: LineDifferences | None = None,
     ) -> tuple[Counts, list[Rejected]]:
-        """One chunk of differing keys: read both sides' rows, diff, validate, write.
+        """One chunk of differing key hashes (or keys, with ``differing``): read both
+        sides' rows, diff, validate, write.
 
         ``only`` writes just the deletes (counting only them) or just the upserts.
+        Keys read off lines must each name a row with exactly that key on the side whose
+        line it was (_LinesMisread before any write otherwise).
         """
         source_scope, target_scope = self.scopes
 
         def read(session: Session, scope: checksum.Scope) -> list[Row]:
-            if hashes is None:
+            if named is None:
                 return store.read_range(
                     session, scope.table, scope.columns, scope.key, lo, hi, scope.dialect
                 )
-            return checksum.rows_by_key_hash(session, scope, lo, hi, hashes)
+            if differing is not None:
+                keys = cast(list[Key], named)
+                table, columns, key = scope.table, scope.columns, scope.key
+                return store.read_keys(session, table, columns, key, keys, scope.dialect)
+            return checksum.rows_by_key_hash(session, scope, lo, hi, cast(list[str], named))
 
         page, current = self.workers.on_both(
             lambda s: read(s, source_scope), lambda t: read(t, target_scope), target=target
         )
+        if differing is not None:
+            chunk = set(cast(list[Key], named))
+            width = run.key_length
+            sides = [("source", differing.source, page)]
+            if only != "upserts":  # by then the deletes pass removed some target keys
+                sides.append(("target", differing.target, current))
+            for side, keys, found in sides:
+                missing = {k for k in keys if k in chunk} - {row[:width] for row in found}
+                if missing:
+                    raise _LinesMisread(f"{len(missing)} {side} keys read off lines not found")
         valid, rejected = rows.check_rows(run, page)
         changes = rows.compare(
             run,
