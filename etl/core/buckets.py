@@ -12,8 +12,11 @@ import itertools
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from etl.core import lines
 from etl.core.diff import Key
+from etl.core.lines import KeyPart
 from etl.core.validate import ColumnSpec
 
 PORTABLE_KINDS = frozenset({"string", "integer", "float", "decimal", "date"})
@@ -44,6 +47,9 @@ p of the rows changed, summaries plus drilled rows are fewest near 1/sqrt(p) row
 bucket (10 at 1%)."""
 MOST_BUCKETS = 131_072
 """At most this many buckets: 24 bytes each per side held (:class:`Summaries`), 3 MB."""
+
+
+T = TypeVar("T")
 
 
 def bucket_count(rows: int) -> int:
@@ -114,6 +120,11 @@ def differing(source: Summaries, target: Summaries) -> list[int]:
     return found
 
 
+def rows_from(summaries: Summaries, start: int) -> int:
+    """Rows of the buckets from ``start`` on."""
+    return sum(c for b, c in zip(summaries.buckets, summaries.counts, strict=True) if b >= start)
+
+
 def rows_in(summaries: Summaries, chosen: Sequence[int]) -> int:
     """Rows of the ``chosen`` buckets (ascending) that these summaries hold."""
     position = {bucket: index for index, bucket in enumerate(summaries.buckets)}
@@ -160,16 +171,50 @@ def merged(
 
     Both inputs ascend by bucket. A bucket only one side has compares with nothing.
     """
+    for bucket, theirs, ours in _aligned(source, target, {}):
+        yield bucket, differences(theirs, ours)
+
+
+def merged_lines(
+    source: Iterable[tuple[int, list[bytes]]],
+    target: Iterable[tuple[int, list[bytes]]],
+    parts: Sequence[KeyPart],
+) -> Iterator[tuple[int, Differences]]:
+    """Each bucket either side has, in bucket order, with what its row lines showed
+    (:mod:`etl.core.lines`; Unreadable where a differing line's key is not)."""
+    for bucket, theirs, ours in _aligned(source, target, []):
+        yield bucket, line_differences(theirs, ours, parts)
+
+
+def line_differences(
+    source: Sequence[bytes], target: Sequence[bytes], parts: Sequence[KeyPart]
+) -> Differences:
+    """Compare one bucket's row lines on both sides: the same rows hold the same lines.
+
+    A key whose line differs on both sides is a changed row: an upsert, not a delete.
+    """
+    if len(source) == len(target) and set(source) == set(target):
+        return Differences([], [], len(source))
+    found = lines.differences(source, target, parts)
+    upserts = set(found.source)
+    deletes = [key for key in found.target if key not in upserts]
+    return Differences(found.source, deletes, len(source) - len(found.source))
+
+
+def _aligned(
+    source: Iterable[tuple[int, T]], target: Iterable[tuple[int, T]], empty: T
+) -> Iterator[tuple[int, T, T]]:
+    """Both sides' buckets side by side, ascending; ``empty`` for a side that lacks one."""
     theirs, ours = iter(source), iter(target)
     a, b = next(theirs, None), next(ours, None)
     while a is not None or b is not None:
         if b is None or (a is not None and a[0] < b[0]):
             assert a is not None
-            yield a[0], differences(a[1], {})
+            yield a[0], a[1], empty
             a = next(theirs, None)
         elif a is None or b[0] < a[0]:
-            yield b[0], differences({}, b[1])
+            yield b[0], empty, b[1]
             b = next(ours, None)
         else:
-            yield a[0], differences(a[1], b[1])
+            yield a[0], a[1], b[1]
             a, b = next(theirs, None), next(ours, None)

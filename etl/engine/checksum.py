@@ -311,6 +311,45 @@ def bucket_stream(
         yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
 
 
+BUCKET_LINES_LIMIT = 1 << 20
+"""Most bytes of one bucket's lines (about 16 rows): past it, buckets go by summaries."""
+_BUCKET_LINES_FETCH = 256
+"""Buckets fetched at a time from a lines stream: at most a few MB held per side."""
+
+
+def bucket_lines(
+    session: Session, scope: Scope, buckets: int, start: int
+) -> Iterator[tuple[int, list[bytes]]]:
+    """Each bucket from ``start`` on, ascending, with its rows as lines (any order).
+
+    Streamed (a server-side cursor), one GROUP BY over the whole table: the lines
+    name the differing rows' keys themselves, so no summaries and no second scan are
+    needed. Raises LinesTooLong for a bucket past :data:`BUCKET_LINES_LIMIT`.
+    """
+    quote, hashing = operands(session, scope), scope.hashing
+    aggregate = hashing.lines(quote, scope.columns, BUCKET_LINES_LIMIT)
+    assert aggregate is not None, "bucket_lines needs a hashing with lines"
+    hashing.prepare_lines(session, BUCKET_LINES_LIMIT)
+    bucket = literal_column(hashing.bucket(quote, scope.key, buckets), Integer())
+    query = (
+        select(bucket, func.count(), literal_column(aggregate, LargeBinary()))
+        .select_from(scope.table)
+        .where(*row_filter(scope.table))
+        .group_by(bucket)
+        .order_by(literal_column("1"))
+    )
+    if start:
+        query = query.where(bucket >= start)
+    result = session.execute(
+        query, execution_options={"stream_results": True, "yield_per": _BUCKET_LINES_FETCH}
+    )
+    for number, count, joined in result:
+        found = lines.split(bytes(joined) if joined is not None else None)
+        if len(found) != count:
+            raise LinesTooLong(int(count), len(found))
+        yield int(number), found
+
+
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:
     return [
         scope.dialect.after(scope.table, scope.key, lo),

@@ -22,13 +22,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
 
-from etl.core import buckets
+from etl.core import buckets, lines
 from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key, missing_keys
 from etl.engine import checksum, rows, store
@@ -41,6 +42,9 @@ from etl.engine.workers import Workers
 log = structlog.get_logger("etl.sync")
 
 PHASE = "buckets"
+G = TypeVar("G")
+"""What a bucket stream yields per bucket: its tokens or its row lines."""
+
 HELD_BATCHES = 20
 """Differing keys held at once, in batches: a stream stops there and resumes later."""
 BUCKETS_PER_STREAM = 16_384
@@ -50,6 +54,26 @@ BUCKETS_PER_STREAM = 16_384
 def usable(run: Run) -> bool:
     """Whether both servers can summarise buckets: as for range checksums, which see."""
     return checksums.usable(run)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What merging both sides' bucket streams found before it stopped."""
+
+    upserts: list[Key]
+    deletes: list[Key]
+    equal: int
+    """Source rows found unchanged."""
+    last: int
+    """The last bucket merged (-1: none)."""
+    stopped: bool
+    """Stopped there, holding enough keys, before the streams' end."""
+    differing: int
+    """Buckets merged that held a difference."""
+
+
+class _LinesMisread(Exception):
+    """A key read off a line named no row with exactly that key on its side."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,15 @@ class Buckets:
         self.buckets = buckets.bucket_count(max(run.sizes.source_rows, run.sizes.target_rows))
         self.remaining: list[int] | None = None
         """Differing buckets not drilled yet, ascending; None: not summarised yet."""
+        self.lines = all(
+            scope.key_parts is not None
+            and scope.hashing.lines(str, scope.columns, checksum.BUCKET_LINES_LIMIT) is not None
+            for scope in self.scopes
+        )
+        """Buckets are compared by their row lines in one pass (no summaries, no drill),
+        until lines do not serve (too long, or a key misread): then by summaries."""
+        self.lines_from: int | None = None
+        """The next bucket of a pass by row lines; None: none under way."""
         self.pending: deque[_Chunk] = deque()
         self.credit = Counts()
         """Rows found unchanged by their hashes, counted with the next committed batch."""
@@ -82,10 +115,13 @@ class Buckets:
         if self.remaining is None:
             self._summarise(run)
         assert self.remaining is not None
-        while not self.pending and self.remaining:
-            self._drill(run, self.remaining[:BUCKETS_PER_STREAM])
+        while not self.pending and (self.remaining or self.lines_from is not None):
+            if self.lines_from is not None:
+                self._drill_lines(run, self.lines_from)
+            else:
+                self._drill(run, self.remaining[:BUCKETS_PER_STREAM])
         chunk = self.pending[0] if self.pending else _Chunk([], [])
-        last = len(self.pending) <= 1 and not self.remaining
+        last = len(self.pending) <= 1 and not self.remaining and self.lines_from is None
         counts = self._write(run, chunk, isolate, last)
         if self.pending:
             self.pending.popleft()
@@ -95,14 +131,21 @@ class Buckets:
     def _summarise(self, run: Run) -> None:
         if self._whole_table_equal(run):
             return
+        if self.lines:
+            self.remaining, self.lines_from = [], 0
+            return
+        self._summaries(0)
+
+    def _summaries(self, start: int) -> None:
+        """Summaries of every bucket; those from ``start`` on that differ are drilled."""
         source, target = self.scopes
         theirs, ours = self.workers.on_both(
             lambda s: checksum.bucket_summaries(s, source, self.buckets),
             lambda t: checksum.bucket_summaries(t, target, self.buckets),
         )
-        differ = buckets.differing(theirs, ours)
-        log.info("buckets_compared", buckets=self.buckets, differing=len(differ))
-        unchanged = theirs.rows - buckets.rows_in(theirs, differ)
+        differ = [bucket for bucket in buckets.differing(theirs, ours) if bucket >= start]
+        log.info("buckets_compared", buckets=self.buckets, differing=len(differ), by="summaries")
+        unchanged = buckets.rows_from(theirs, start) - buckets.rows_in(theirs, differ)
         self.remaining = differ
         self.credit.add(Counts(rows_read=unchanged, unchanged=unchanged))
 
@@ -115,17 +158,106 @@ class Buckets:
         return rows is not None
 
     def _drill(self, run: Run, chosen: list[int]) -> None:
-        """Stream both sides' tokens of the ``chosen`` buckets until enough keys differ.
+        """Stream both sides' tokens of the ``chosen`` buckets until enough keys differ."""
+        source, target = self.scopes
 
-        The source streams in a worker thread while the target streams here; the
-        differences are queued only once both streams ended cleanly (a source that
-        failed half way must not make its missing buckets look deleted).
+        def tokens(session: Session, scope: checksum.Scope) -> Iterator[tuple[int, buckets.Tokens]]:
+            return buckets.by_bucket(checksum.bucket_stream(session, scope, self.buckets, chosen))
+
+        held = self._held(
+            run, lambda s: tokens(s, source), lambda t: tokens(t, target), buckets.merged
+        )
+        log.info(
+            "buckets_drilled",
+            buckets=sum(1 for b in chosen if b <= held.last),
+            upserts=len(held.upserts),
+            deletes=len(held.deletes),
+            equal=held.equal,
+        )
+        self._queue(run, held)
+        assert self.remaining is not None
+        # Streams that ran to their end covered every chosen bucket, even one neither
+        # side has rows in any more (its rows deleted since the summaries).
+        kept = [b for b in chosen if b > held.last] if held.stopped else []
+        self.remaining = kept + self.remaining[len(chosen) :]
+
+    def _drill_lines(self, run: Run, start: int) -> None:
+        """Stream both sides' row lines of every bucket from ``start`` on until enough
+        keys differ; where lines do not serve, summaries take the buckets from ``start``.
+
+        The keys read off the lines are checked before any is queued: each must name
+        a row with exactly that key on its side (a misread would leave a row unsynced).
         """
         source, target = self.scopes
-        handoff: queue.Queue[tuple[int, buckets.Tokens] | None] = queue.Queue(maxsize=4)
+        assert source.key_parts is not None
+        parts = source.key_parts
+
+        def merged(
+            theirs: Iterable[tuple[int, list[bytes]]], ours: Iterable[tuple[int, list[bytes]]]
+        ) -> Iterator[tuple[int, buckets.Differences]]:
+            return buckets.merged_lines(theirs, ours, parts)
+
+        try:
+            held = self._held(
+                run,
+                lambda s: checksum.bucket_lines(s, source, self.buckets, start),
+                lambda t: checksum.bucket_lines(t, target, self.buckets, start),
+                merged,
+            )
+            self._check_keys(run, held.upserts, held.deletes)
+        except (checksum.LinesTooLong, lines.Unreadable, _LinesMisread) as error:
+            log.warning("row_lines_unusable", error=str(error))
+            self.lines, self.lines_from = False, None
+            self._summaries(start)
+            return
+        covered = held.last + 1 - start if held.stopped else self.buckets - start
+        log.info("buckets_compared", buckets=covered, differing=held.differing, by="lines")
+        log.info(
+            "buckets_drilled",
+            buckets=held.differing,
+            upserts=len(held.upserts),
+            deletes=len(held.deletes),
+            equal=held.equal,
+        )
+        self._queue(run, held)
+        self.lines_from = held.last + 1 if held.stopped else None
+
+    def _check_keys(self, run: Run, upserts: list[Key], deletes: list[Key]) -> None:
+        """_LinesMisread unless each key names a row with exactly it: upserts on the
+        source, deletes on the target."""
+        plan, job = run.plan, run.job
+        for keys, sessions, table, dialect in (
+            (upserts, run.dbs.Source, plan.source_table, plan.source_dialect),
+            (deletes, run.dbs.Target, plan.target_table, plan.target_dialect),
+        ):
+            if not keys:
+                continue
+            with sessions() as session:
+                found = store.read_keys(session, table, job.key, job.key, keys, dialect)
+            missing = set(keys) - {tuple(row) for row in found}
+            if missing:
+                raise _LinesMisread(f"{len(missing)} keys read off lines not found")
+
+    def _held(
+        self,
+        run: Run,
+        source_stream: Callable[[Session], Iterable[tuple[int, G]]],
+        target_stream: Callable[[Session], Iterable[tuple[int, G]]],
+        merge: Callable[
+            [Iterable[tuple[int, G]], Iterable[tuple[int, G]]],
+            Iterator[tuple[int, buckets.Differences]],
+        ],
+    ) -> _Held:
+        """Merge both sides' bucket streams until enough keys differ.
+
+        The source streams in a worker thread while the target streams here; the
+        differences count only once both streams ended cleanly (a source that
+        failed half way must not make its missing buckets look deleted).
+        """
+        handoff: queue.Queue[tuple[int, G] | None] = queue.Queue(maxsize=4)
         stop = threading.Event()
 
-        def offer(item: tuple[int, buckets.Tokens] | None) -> bool:
+        def offer(item: tuple[int, G] | None) -> bool:
             while not stop.is_set():
                 try:
                     handoff.put(item, timeout=0.1)
@@ -136,14 +268,13 @@ class Buckets:
 
         def produce(session: Session) -> None:
             try:
-                stream = checksum.bucket_stream(session, source, self.buckets, chosen)
-                for group in buckets.by_bucket(stream):
+                for group in source_stream(session):
                     if not offer(group):
                         return
             finally:
                 offer(None)
 
-        def received() -> Iterator[tuple[int, buckets.Tokens]]:
+        def received() -> Iterator[tuple[int, G]]:
             while True:
                 try:
                     item = handoff.get(timeout=0.1)
@@ -158,17 +289,15 @@ class Buckets:
         cap = HELD_BATCHES * run.options.batch_size
         upserts: list[Key] = []
         deletes: list[Key] = []
-        equal, last, stopped = 0, -1, False
+        equal, last, stopped, differing = 0, -1, False, 0
         future = self.workers.on_source(produce)
         try:
             with run.dbs.Target() as session:
-                ours = buckets.by_bucket(
-                    checksum.bucket_stream(session, target, self.buckets, chosen)
-                )
-                for bucket, found in buckets.merged(received(), ours):
+                for bucket, found in merge(received(), target_stream(session)):
                     upserts += found.upserts
                     deletes += found.deletes
                     equal, last = equal + found.equal, bucket
+                    differing += bool(found.upserts or found.deletes)
                     if len(upserts) + len(deletes) >= cap:
                         stopped = True
                         break
@@ -177,13 +306,11 @@ class Buckets:
             error = future.exception()  # waits: no query outlives the attempt
         if error is not None:
             raise error
-        log.info(
-            "buckets_drilled",
-            buckets=sum(1 for b in chosen if b <= last),
-            upserts=len(upserts),
-            deletes=len(deletes),
-            equal=equal,
-        )
+        return _Held(upserts, deletes, equal, last, stopped, differing)
+
+    def _queue(self, run: Run, held: _Held) -> None:
+        """Queue the differing keys in batches; credit the equal rows to the next one."""
+        upserts, deletes, equal = held.upserts, held.deletes, held.equal
         if run.job.delete_policy != "propagate":
             deletes = []
         size = run.options.batch_size
@@ -192,11 +319,6 @@ class Buckets:
                 _Chunk(upserts[start : start + size], deletes[start : start + size])
             )
         self.credit.add(Counts(rows_read=equal, unchanged=equal))
-        assert self.remaining is not None
-        # Streams that ran to their end covered every chosen bucket, even one neither
-        # side has rows in any more (its rows deleted since the summaries).
-        kept = [b for b in chosen if b > last] if stopped else []
-        self.remaining = kept + self.remaining[len(chosen) :]
 
     def _write(self, run: Run, chunk: _Chunk, isolate: bool, last: bool) -> Counts:
         """Read the chunk's rows by key on both sides, compare, write, record; its counts."""
