@@ -78,6 +78,10 @@ class Workers:
 
         return self._pool.submit(source_side)
 
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        """``work`` in a worker thread (it opens whatever sessions it needs)."""
+        return self._pool.submit(work)
+
     def on_both(
         self,
         on_source: Callable[[Session], T],

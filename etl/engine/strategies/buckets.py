@@ -23,8 +23,9 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
@@ -70,6 +71,79 @@ class _Held:
     """Stopped there, holding enough keys, before the streams' end."""
     differing: int
     """Buckets merged that held a difference."""
+
+
+AHEAD_BYTES = 8 << 20
+"""Most bytes of buckets one side's stream holds ahead of the merge."""
+_PARCEL_BYTES = 128 << 10
+"""Buckets handed from a stream to the merge at a time, by bytes."""
+
+
+class _Feed(Generic[G]):
+    """One side's bucket stream, run in a worker thread, handed over in parcels."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        stream: Callable[[Session], Iterable[tuple[int, G]]],
+    ) -> None:
+        self.sessions, self.stream = sessions, stream
+        self.parcels: queue.Queue[list[tuple[int, G]] | None] = queue.Queue(
+            maxsize=max(1, AHEAD_BYTES // _PARCEL_BYTES)
+        )
+        self.future: Future[None] | None = None
+        self._stop = threading.Event()
+
+    def start(self, workers: Workers, stop: threading.Event, weight: Callable[[G], int]) -> None:
+        """Run the stream in one of the workers until it ends or ``stop`` is set."""
+        self._stop = stop
+        self.future = workers.submit(lambda: self._run(weight))
+
+    def _run(self, weight: Callable[[G], int]) -> None:
+        try:
+            with self.sessions() as session:
+                parcel: list[tuple[int, G]] = []
+                size = 0
+                for group in self.stream(session):
+                    parcel.append(group)
+                    size += weight(group[1])
+                    if size >= _PARCEL_BYTES:
+                        if not self._offer(parcel):
+                            return
+                        parcel, size = [], 0
+                if parcel:
+                    self._offer(parcel)
+        finally:
+            self._offer(None)
+
+    def _offer(self, parcel: list[tuple[int, G]] | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self.parcels.put(parcel, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def received(self) -> Iterator[tuple[int, G]]:
+        """The stream's buckets in order; it ends early only where the stream failed
+        (its error is raised by :meth:`wait`)."""
+        assert self.future is not None
+        while True:
+            try:
+                parcel = self.parcels.get(timeout=0.1)
+            except queue.Empty:
+                if self.future.done() and self.parcels.empty():
+                    return
+                continue
+            if parcel is None:
+                return
+            yield from parcel
+
+    def wait(self) -> BaseException | None:
+        """Wait for the stream's thread to end; its error, if any."""
+        assert self.future is not None
+        return self.future.exception()
 
 
 class _LinesMisread(Exception):
@@ -165,7 +239,11 @@ class Buckets:
             return buckets.by_bucket(checksum.bucket_stream(session, scope, self.buckets, chosen))
 
         held = self._held(
-            run, lambda s: tokens(s, source), lambda t: tokens(t, target), buckets.merged
+            run,
+            lambda s: tokens(s, source),
+            lambda t: tokens(t, target),
+            buckets.merged,
+            lambda found: 128 * len(found),
         )
         log.info(
             "buckets_drilled",
@@ -203,6 +281,7 @@ class Buckets:
                 lambda s: checksum.bucket_lines(s, source, self.buckets, start),
                 lambda t: checksum.bucket_lines(t, target, self.buckets, start),
                 merged,
+                lambda found: sum(map(len, found)) + 64 * len(found),
             )
             self._check_keys(run, held.upserts, held.deletes)
         except (checksum.LinesTooLong, lines.Unreadable, _LinesMisread) as error:
@@ -247,65 +326,39 @@ class Buckets:
             [Iterable[tuple[int, G]], Iterable[tuple[int, G]]],
             Iterator[tuple[int, buckets.Differences]],
         ],
+        weight: Callable[[G], int],
     ) -> _Held:
         """Merge both sides' bucket streams until enough keys differ.
 
-        The source streams in a worker thread while the target streams here; the
-        differences count only once both streams ended cleanly (a source that
-        failed half way must not make its missing buckets look deleted).
+        Each side streams in a worker thread of its own into a queue holding up to
+        :data:`AHEAD_BYTES` (by ``weight``): a server that answers first streams ahead
+        while the other still sorts, instead of waiting for the merge. The differences
+        count only once both streams ended cleanly (a side that failed half way must
+        not make its missing buckets look deleted or new).
         """
-        handoff: queue.Queue[tuple[int, G] | None] = queue.Queue(maxsize=4)
         stop = threading.Event()
-
-        def offer(item: tuple[int, G] | None) -> bool:
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce(session: Session) -> None:
-            try:
-                for group in source_stream(session):
-                    if not offer(group):
-                        return
-            finally:
-                offer(None)
-
-        def received() -> Iterator[tuple[int, G]]:
-            while True:
-                try:
-                    item = handoff.get(timeout=0.1)
-                except queue.Empty:
-                    if future.done() and handoff.empty():
-                        return  # the worker ended without a word: its error is raised below
-                    continue
-                if item is None:
-                    return
-                yield item
-
+        sides = [_Feed(run.dbs.Source, source_stream), _Feed(run.dbs.Target, target_stream)]
+        for side in sides:
+            side.start(self.workers, stop, weight)
         cap = HELD_BATCHES * run.options.batch_size
         upserts: list[Key] = []
         deletes: list[Key] = []
         equal, last, stopped, differing = 0, -1, False, 0
-        future = self.workers.on_source(produce)
         try:
-            with run.dbs.Target() as session:
-                for bucket, found in merge(received(), target_stream(session)):
-                    upserts += found.upserts
-                    deletes += found.deletes
-                    equal, last = equal + found.equal, bucket
-                    differing += bool(found.upserts or found.deletes)
-                    if len(upserts) + len(deletes) >= cap:
-                        stopped = True
-                        break
+            for bucket, found in merge(sides[0].received(), sides[1].received()):
+                upserts += found.upserts
+                deletes += found.deletes
+                equal, last = equal + found.equal, bucket
+                differing += bool(found.upserts or found.deletes)
+                if len(upserts) + len(deletes) >= cap:
+                    stopped = True
+                    break
         finally:
             stop.set()
-            error = future.exception()  # waits: no query outlives the attempt
-        if error is not None:
-            raise error
+            errors = [side.wait() for side in sides]  # no query outlives the attempt
+        for error in errors:
+            if error is not None:
+                raise error
         return _Held(upserts, deletes, equal, last, stopped, differing)
 
     def _queue(self, run: Run, held: _Held) -> None:
