@@ -90,6 +90,12 @@ def _source_changed(
     return changed
 
 
+LINES_SPAN = 16384
+"""Most keys in a range compared by row lines straight away (after one with changes):
+both sides' lines and their sets are held at once, about 0.6 KB a row; as fast as
+twice that, with 13 MB less at the peak (1M rows, 1% changed)."""
+
+
 @dataclass(frozen=True)
 class _Tokens:
     """What the row tokens (or row lines) of a range showed."""
@@ -164,6 +170,8 @@ class Checksums:
         changed = found.changed if found is not None else self.span
         pace = after_differences(self.span, changed, run.options.batch_size)
         self.span, self.dense = pace.span, pace.dense
+        if self.lines and self.dense:
+            self.span = min(self.span, max(LINES_SPAN, run.options.batch_size))
         if found is None:
             return self._write(run, lo, hi, 0, None, isolate)
         if found.lines is None:
