@@ -41,6 +41,12 @@ class _Hashing:
     def prepare_tokens(self, session: Session) -> None:
         """Nothing: string_agg has no length limit short of 1 GB."""
 
+    def table_checksum(self, table: str) -> str | None:
+        return None
+
+    def table_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        return []
+
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         """None: lengths here count characters, not the bytes lines are read by."""
         return None

@@ -61,6 +61,12 @@ class MySQLTextHashing:
     def prepare_tokens(self, session: Session) -> None:
         session.execute(text("SET SESSION group_concat_max_len = @@max_allowed_packet"))
 
+    def table_checksum(self, table: str) -> str | None:
+        return None
+
+    def table_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        return []
+
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         return mysql_lines(_mysql(quote, columns))
 
@@ -93,6 +99,12 @@ class PostgreSQLTextHashing:
 
     def prepare_tokens(self, session: Session) -> None:
         """Nothing: string_agg has no length limit short of 1 GB."""
+
+    def table_checksum(self, table: str) -> str | None:
+        return None
+
+    def table_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        return []
 
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         """The escaped lines as UTF-8 bytes, NULL past ``limit`` bytes: the client never

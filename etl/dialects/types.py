@@ -153,6 +153,15 @@ class RowHashing(Protocol):
         """Make the session able to return a whole range's aggregated tokens."""
         ...
 
+    def table_checksum(self, table: str) -> str | None:
+        """A statement giving a whole table's checksum cheaper than summing row hashes,
+        its second column the checksum (NULL: none); None: this hashing has none."""
+        ...
+
+    def table_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        """Row hashes summed beside :meth:`table_checksum`, independent of it."""
+        ...
+
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         """An aggregate of every row's serialization as one line (:mod:`etl.core.lines`),
         NULL or cut short past ``limit`` bytes; None: this hashing has no such form."""

@@ -46,6 +46,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -78,6 +79,9 @@ class Scope:
     """Text columns stored as UTF-8 bytes (:attr:`~etl.engine.plan.Plan.source_utf8`)."""
     key_parts: tuple[KeyPart, ...] | None = None
     """How each key column reads off a row line (:mod:`etl.core.lines`); None: not all do."""
+    table_checksum: bool = False
+    """The whole table is summarised by the hashing's table checksum: both sides have
+    one, and no ``where`` narrows either table."""
 
 
 def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
@@ -100,6 +104,10 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
         for name in key
     ]
     key_parts = None if None in parts else tuple(p for p in parts if p is not None)
+    whole = not (row_filter(plan.source_table) or row_filter(plan.target_table)) and all(
+        hashing is not None and hashing.table_checksum("t") is not None
+        for hashing in (plan.hashing, plan.target_hashing or plan.hashing)
+    )
     return (
         Scope(
             plan.source_table,
@@ -110,6 +118,7 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
             numbers,
             plan.source_utf8,
             key_parts,
+            whole,
         ),
         Scope(
             plan.target_table,
@@ -120,6 +129,7 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
             numbers,
             plan.target_utf8,
             key_parts,
+            whole,
         ),
     )
 
@@ -150,6 +160,34 @@ def summary(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> S
     ]
     query = select(func.count(), *sums).select_from(scope.table).where(*_in_range(scope, lo, hi))
     return tuple(int(value) for value in session.execute(query).one())
+
+
+TABLE_CHECKSUM = -1
+"""Marks a whole-table summary taken by the table checksum route: no sum is negative."""
+
+
+def table_summary(session: Session, scope: Scope) -> Summary:
+    """The whole table's row count and checksums, by the hashing's table checksum
+    where the scope says (:attr:`Scope.table_checksum`), else as :func:`summary`.
+
+    Both routes' summaries never compare equal (:data:`TABLE_CHECKSUM`): a side whose
+    table checksum came back NULL (a view) makes the tables only differ.
+    """
+    table, hashing = scope.table, scope.hashing
+    quote = quoting(session)
+    name = ".".join(quote(part) for part in (table.schema, table.name) if part)
+    statement = hashing.table_checksum(name) if scope.table_checksum else None
+    if statement is None:
+        return summary(session, scope, None, None)
+    found = session.execute(text(statement)).first()
+    if found is None or found[1] is None:
+        return summary(session, scope, None, None)
+    sums = [
+        literal_column(f"COALESCE(SUM({number}), 0)", Numeric())
+        for number in hashing.table_sums(operands(session, scope), scope.columns)
+    ]
+    count, *rest = session.execute(select(func.count(), *sums).select_from(table)).one()
+    return (int(count), TABLE_CHECKSUM, int(found[1]), *(int(value) for value in rest))
 
 
 def row_tokens(session: Session, scope: Scope, lo: Key | None, hi: Key | None) -> list[str]:

@@ -201,8 +201,8 @@ class _Checker:
         source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
         with self.dbs.Source() as theirs, self.dbs.Target() as ours:
             summaries = (
-                checksum.summary(theirs, source, None, None),
-                checksum.summary(ours, target, None, None),
+                checksum.table_summary(theirs, source),
+                checksum.table_summary(ours, target),
             )
         if summaries[0] != summaries[1]:
             return False

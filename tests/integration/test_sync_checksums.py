@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -311,3 +312,86 @@ def test_a_key_misread_off_a_line_falls_back_to_tokens(
     counts = result.counts
     assert (counts.inserted, counts.deleted) == (len(AWKWARD), 400 // 7 + 2)
     assert same_floats(maria.rows("target"), maria.rows("source"))
+
+
+def table_summaries(pair: DatabasePair, job: Any = None) -> tuple[Any, Any]:
+    """Both sides' whole-table summaries, as a run's first look takes them."""
+    from etl.engine.db import make_databases
+    from etl.engine.plan import make_plan
+    from jobs.students import JOB
+
+    job = job or JOB
+    dbs = make_databases(pair.settings())
+    try:
+        plan = make_plan(
+            job,
+            dbs.source_engine,
+            dbs.target_engine,
+            source_name=None,
+            target_name=None,
+            create=False,
+        )
+        source, target = checksum.scopes(plan, job.columns, job.key)
+        with dbs.Source() as theirs, dbs.Target() as ours:
+            return checksum.table_summary(theirs, source), checksum.table_summary(ours, target)
+    finally:
+        dbs.dispose()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE students SET score = 0.1234568 WHERE first_name = 'S00100'",  # below 6 digits
+        "UPDATE students SET first_name = 's00101' WHERE first_name = 'S00101'",  # case only
+        "UPDATE students SET course = '' WHERE first_name = 'S00103'",  # NULL to ''
+        "DELETE FROM students WHERE first_name = 'S00104'",
+    ],
+)
+def test_mariadb_tables_compare_whole_by_the_table_checksum(
+    maria: DatabasePair, change: str
+) -> None:
+    """Between MariaDB tables of one definition the first look is CHECKSUM TABLE (each
+    record's exact bytes) beside the CRC32C of the plain values: equal tables agree,
+    and a change only one record's bytes show is seen."""
+    rows = many(200)
+    rows[103] = (*rows[103][:2], None, rows[103][3])
+    maria.create_source(rows)
+    maria.execute("source", "UPDATE students SET score = 0.1234567 WHERE first_name = 'S00100'")
+    assert maria.run(batch_size=20).status == "succeeded"
+    theirs, ours = table_summaries(maria)
+    assert theirs == ours
+    assert theirs[:2] == (200, checksum.TABLE_CHECKSUM)
+    maria.execute("source", change)
+    theirs, ours = table_summaries(maria)
+    assert theirs[1] == ours[1] == checksum.TABLE_CHECKSUM
+    assert theirs != ours
+    result = maria.run(batch_size=20)
+    assert result.status == "succeeded", result.error
+    assert same_floats(maria.rows("target"), maria.rows("source"))
+
+
+def test_a_filtered_job_or_another_definition_compares_by_row_hashes(maria: DatabasePair) -> None:
+    """A job's ``where`` covers part of the source table, which CHECKSUM TABLE cannot:
+    both sides then sum row hashes. A target defined otherwise (a DOUBLE for the
+    FLOAT) has other records: its checksum differs, and the ranges find nothing."""
+    from sqlalchemy import text as sql
+
+    from jobs.students import JOB
+
+    maria.create_source(many(100))
+    maria.execute(
+        "target",
+        "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) "
+        "NOT NULL, course VARCHAR(50), score DOUBLE, PRIMARY KEY (first_name, last_name))",
+    )
+    assert maria.run(batch_size=20).status == "succeeded"
+    theirs, ours = table_summaries(maria)
+    assert theirs[1] == ours[1] == checksum.TABLE_CHECKSUM
+    assert theirs != ours
+    with structlog.testing.capture_logs() as events:
+        again = maria.run(batch_size=20)
+    assert (again.status, again.counts.unchanged) == ("succeeded", 100)
+    assert [e["equal"] for e in events if e["event"] == "tables_compared"] == [False]
+    filtered = dataclasses.replace(JOB, source_filter=sql("score >= 0"))
+    theirs, ours = table_summaries(maria, filtered)
+    assert checksum.TABLE_CHECKSUM not in (theirs[1], ours[1])

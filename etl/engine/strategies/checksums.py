@@ -59,8 +59,8 @@ def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...])
         return None
     source, target = scopes
     theirs, ours = workers.on_both(
-        lambda s: checksum.summary(s, source, None, None),
-        lambda t: checksum.summary(t, target, None, None),
+        lambda s: checksum.table_summary(s, source),
+        lambda t: checksum.table_summary(t, target),
     )
     log.info("tables_compared", equal=theirs == ours, source_rows=theirs[0])
     return theirs[0] if theirs == ours else None
