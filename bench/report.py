@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Result
-from bench.runners import MM, PAIRING_BASELINES
+from bench.runners import MM, MP, PAIRING_BASELINES, PM
 
 Ratios = dict[str, dict[str, dict[str, float]]]  # pairing -> scenario -> baseline -> ratio
 
@@ -78,6 +78,44 @@ def targets(results: list[Result], ratio: Ratios) -> list[Target]:
     return out
 
 
+def raised_targets(results: list[Result], ratio: Ratios) -> list[Target]:
+    """Issue 11's targets, for every pairing in the run: same-kind ones raised, and the
+    first ones across kinds (against the pipe floor and pgloader)."""
+
+    def r(pairing: str, scenario: str, baseline: str) -> float | None:
+        return ratio.get(pairing, {}).get(scenario, {}).get(baseline)
+
+    def check(name: str, value: float | None, limit: float, strict: bool = False) -> Target:
+        sign = "<" if strict else "<="
+        ok = value is not None and (value < limit if strict else value <= limit)
+        return Target(name, value, f"{sign} {limit:g}x", None if value is None else ok)
+
+    pairings = sorted({x.pairing for x in results}, key=[MM, MP, PM].index)
+    out: list[Target] = []
+    for pairing in pairings:
+        if pairing == MM:
+            out += [
+                check(f"{MM} initial vs server", r(MM, "initial", "server"), 2),
+                check(f"{MM} no-change vs server", r(MM, "nochange", "server"), 0.5),
+                check(f"{MM} no-change vs pt-table-sync", r(MM, "nochange", "pt-table-sync"), 0.6),
+                check(f"{MM} 1% change vs server upsert", r(MM, "change", "server"), 1),
+            ]
+            continue
+        out += [
+            check(f"{pairing} initial vs floor", r(pairing, "initial", "floor"), 3),
+            check(f"{pairing} no-change vs floor", r(pairing, "nochange", "floor"), 1),
+            check(f"{pairing} 1% change vs floor", r(pairing, "change", "floor"), 1.5),
+        ]
+        if pairing == MP:
+            v = r(MP, "initial", "pgloader")
+            out.append(check(f"{MP} initial vs pgloader", v, 1, strict=True))
+    peaks = [x.peak_mb for x in results if x.runner == "sync" and x.peak_mb is not None]
+    peak = max(peaks) if peaks else None
+    passed = None if peak is None else peak < 100
+    out.append(Target("sync peak RSS, every pairing (MB)", peak, "< 100", passed))
+    return out
+
+
 def _fmt(value: float | int | None, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -115,7 +153,7 @@ def verdicts(found: list[Target]) -> str:
 
 
 def write_json(path: Path, meta: dict[str, Any], results: list[Result], ratio: Ratios,
-               found: list[Target]) -> None:  # fmt: skip
+               found: list[Target], raised: list[Target] | None = None) -> None:  # fmt: skip
     """Write the same figures as the table, machine-readable."""
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -123,5 +161,6 @@ def write_json(path: Path, meta: dict[str, Any], results: list[Result], ratio: R
         "results": [r.to_json() for r in results],
         "ratios_vs_baselines": ratio,
         "targets": [t.__dict__ for t in found],
+        "raised_targets": [t.__dict__ for t in raised or []],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

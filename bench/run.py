@@ -421,7 +421,11 @@ def _main(args: argparse.Namespace) -> int:
     if MM in args.pairings:
         print()
         print(report.verdicts(found))
-    report.write_json(args.json, info, results, ratio, found)
+    raised = report.raised_targets(results, ratio)
+    if raised:
+        print("\n== issue 11 targets (same-kind raised, across kinds)")
+        print(report.verdicts(raised))
+    report.write_json(args.json, info, results, ratio, found, raised)
     print(f"\n== wrote {args.json}")
     for failure in ctx.failures:
         print(f"FAILED: {failure}", file=sys.stderr)
