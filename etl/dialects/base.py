@@ -164,6 +164,13 @@ class Dialect(ColumnTypes):
         """
         return None
 
+    def column_definitions(
+        self, connection: Connection, table: Table
+    ) -> list[tuple[str, ...]] | None:
+        """The table's columns as the server defines them, in order (name first): what
+        a whole-record checksum depends on; None: not known here."""
+        return None
+
     def write_version(self, connection: Connection, table: Table) -> str | None:
         """A token that changes whenever the table is written to; None: none kept.
 

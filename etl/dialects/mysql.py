@@ -139,6 +139,20 @@ class MySQLDialect(TextCopies, MySQLTypes, Dialect):
         when = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         return float(written) > when.timestamp()
 
+    def column_definitions(
+        self, connection: Connection, table: Table
+    ) -> list[tuple[str, ...]] | None:
+        rows = connection.execute(
+            text(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, '') "
+                "FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table "
+                "ORDER BY ORDINAL_POSITION"
+            ),
+            {"schema": table.schema, "table": table.name},
+        )
+        return [tuple(str(value) for value in row) for row in rows] or None
+
     def key_collations(self, connection: Connection, table: str) -> dict[str, str | None]:
         rows = connection.execute(
             text(

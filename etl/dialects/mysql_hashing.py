@@ -50,13 +50,14 @@ class Md5Hashing:
         return None
 
     def table_sums(self, quote: Quote, columns: Sequence[str]) -> list[str]:
+        """None beside no table checksum."""
         return []
 
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         return mysql_lines(_parts(quote, columns))
 
-    def prepare_lines(self, session: Session, limit: int) -> None:
-        prepare_mysql_lines(session, limit)
+    def prepare_lines(self, session: Session, limit: int) -> int | None:
+        return prepare_mysql_lines(session, limit)
 
 
 def mysql_lines(serialized: str) -> str:
@@ -69,12 +70,15 @@ def mysql_lines(serialized: str) -> str:
     return f"GROUP_CONCAT({escaped} SEPARATOR x'0a')"
 
 
-def prepare_mysql_lines(session: Session, limit: int) -> None:
-    """Cut aggregated lines at ``limit`` bytes (or the packet limit, if lower)."""
+def prepare_mysql_lines(session: Session, limit: int) -> int:
+    """Let GROUP_CONCAT return ``limit`` bytes and one more (or the packet limit, if
+    lower); the length it cuts at. It cuts silently, even inside the last line: a
+    result that long is taken as cut short."""
     session.execute(
         text("SET SESSION group_concat_max_len = LEAST(@@max_allowed_packet, :limit)"),
-        {"limit": int(limit)},
+        {"limit": int(limit) + 1},
     )
+    return int(session.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar_one())
 
 
 class CrcHashing(Md5Hashing):

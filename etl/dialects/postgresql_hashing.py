@@ -51,8 +51,9 @@ class _Hashing:
         """None: lengths here count characters, not the bytes lines are read by."""
         return None
 
-    def prepare_lines(self, session: Session, limit: int) -> None:
+    def prepare_lines(self, session: Session, limit: int) -> int | None:
         """Nothing: no lines."""
+        return None
 
 
 HASHING = _Hashing()

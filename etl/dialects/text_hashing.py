@@ -72,8 +72,8 @@ class MySQLTextHashing:
     def lines(self, quote: Quote, columns: Sequence[str], limit: int) -> str | None:
         return mysql_lines(_mysql(quote, columns))
 
-    def prepare_lines(self, session: Session, limit: int) -> None:
-        prepare_mysql_lines(session, limit)
+    def prepare_lines(self, session: Session, limit: int) -> int | None:
+        return prepare_mysql_lines(session, limit)
 
 
 class PostgreSQLTextHashing:
@@ -125,8 +125,9 @@ class PostgreSQLTextHashing:
         fits = f"getdatabaseencoding() = 'UTF8' AND octet_length({joined}) <= {int(limit)}"
         return f"CASE WHEN {fits} THEN convert_to({joined}, 'UTF8') END"
 
-    def prepare_lines(self, session: Session, limit: int) -> None:
-        """Nothing: the aggregate itself says NULL past the limit."""
+    def prepare_lines(self, session: Session, limit: int) -> int | None:
+        """Nothing: the aggregate itself says NULL past the limit, and never cuts."""
+        return None
 
 
 MYSQL_TEXT = MySQLTextHashing()

@@ -167,6 +167,7 @@ class RowHashing(Protocol):
         NULL or cut short past ``limit`` bytes; None: this hashing has no such form."""
         ...
 
-    def prepare_lines(self, session: Session, limit: int) -> None:
-        """Make the session able to return ``limit`` bytes of aggregated lines."""
+    def prepare_lines(self, session: Session, limit: int) -> int | None:
+        """Make the session able to return ``limit`` bytes of aggregated lines; the
+        length at which the server may have cut them short (None: it never does)."""
         ...

@@ -48,6 +48,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from etl.core import lines
@@ -80,8 +81,8 @@ class Scope:
     key_parts: tuple[KeyPart, ...] | None = None
     """How each key column reads off a row line (:mod:`etl.core.lines`); None: not all do."""
     table_checksum: bool = False
-    """The whole table is summarised by the hashing's table checksum: both sides have
-    one, and no ``where`` narrows either table."""
+    """The whole table may be summarised by the hashing's table checksum: both sides
+    have one, and no ``where`` narrows either table (:func:`checksum_route`)."""
 
 
 def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scope, Scope]:
@@ -166,9 +167,28 @@ TABLE_CHECKSUM = -1
 """Marks a whole-table summary taken by the table checksum route: no sum is negative."""
 
 
-def table_summary(session: Session, scope: Scope) -> Summary:
+def checksum_route(source: Session, target: Session, scopes: tuple[Scope, Scope]) -> bool:
+    """Whether both whole tables may be compared by their table checksums: a checksum
+    of whole records, it holds only the job's columns where both tables have exactly
+    those, in that order, defined alike (else a table's other columns would always
+    differ, and columns in another order could hide values moved between them)."""
+    theirs, ours = scopes
+    if not theirs.table_checksum:
+        return False
+    found = [
+        scope.dialect.column_definitions(session.connection(), scope.table)
+        for session, scope in ((source, theirs), (target, ours))
+    ]
+    return (
+        found[0] is not None
+        and found[0] == found[1]
+        and [column[0] for column in found[0]] == list(theirs.columns)
+    )
+
+
+def table_summary(session: Session, scope: Scope, by_checksum: bool = False) -> Summary:
     """The whole table's row count and checksums, by the hashing's table checksum
-    where the scope says (:attr:`Scope.table_checksum`), else as :func:`summary`.
+    where ``by_checksum`` (:func:`checksum_route`), else as :func:`summary`.
 
     Both routes' summaries never compare equal (:data:`TABLE_CHECKSUM`): a side whose
     table checksum came back NULL (a view) makes the tables only differ.
@@ -176,7 +196,7 @@ def table_summary(session: Session, scope: Scope) -> Summary:
     table, hashing = scope.table, scope.hashing
     quote = quoting(session)
     name = ".".join(quote(part) for part in (table.schema, table.name) if part)
-    statement = hashing.table_checksum(name) if scope.table_checksum else None
+    statement = hashing.table_checksum(name) if by_checksum else None
     if statement is None:
         return summary(session, scope, None, None)
     found = session.execute(text(statement)).first()
@@ -234,17 +254,35 @@ def row_lines(session: Session, scope: Scope, lo: Key | None, hi: Key | None) ->
     quote, hashing = operands(session, scope), scope.hashing
     aggregate = hashing.lines(quote, scope.columns, LINES_LIMIT)
     assert aggregate is not None, "row_lines needs a hashing with lines"
-    hashing.prepare_lines(session, LINES_LIMIT)
+    cut = hashing.prepare_lines(session, LINES_LIMIT)
     query = (
         select(func.count(), literal_column(aggregate, LargeBinary()))
         .select_from(scope.table)
         .where(*_in_range(scope, lo, hi))
     )
-    count, joined = session.execute(query).one()
+    try:
+        count, joined = session.execute(query).one()
+    except DBAPIError as error:
+        if scope.dialect.classify(error) == "transient":
+            raise
+        raise LinesTooLong(-1, -1) from error  # past the server's own limit on a string
+    return _whole_lines(int(count), joined, cut)
+
+
+def _whole_lines(count: int, joined: bytes | None, cut: int | None) -> list[bytes]:
+    """The lines of ``count`` rows, or LinesTooLong where the server returned them cut
+    short (``cut`` long: even a cut inside the last line) or not at all (NULL)."""
+    if joined is not None and cut is not None and len(joined) >= cut:
+        raise LinesTooLong(count, -1)
     found = lines.split(bytes(joined) if joined is not None else None)
     if len(found) != count:
-        raise LinesTooLong(int(count), len(found))
+        raise LinesTooLong(count, len(found))
     return found
+
+
+class LinesMisread(Exception):
+    """A key read off a line named no row with exactly that key on its side: the lines
+    are not to be trusted for the rest of the pass (a misread would leave a row unsynced)."""
 
 
 class LinesTooLong(Exception):
@@ -349,10 +387,11 @@ def bucket_stream(
         yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
 
 
-BUCKET_LINES_LIMIT = 1 << 20
+BUCKET_LINES_LIMIT = 256 << 10
 """Most bytes of one bucket's lines (about 16 rows): past it, buckets go by summaries."""
-_BUCKET_LINES_FETCH = 256
-"""Buckets fetched at a time from a lines stream: at most a few MB held per side."""
+_BUCKET_LINES_FETCH = 64
+"""Buckets fetched at a time from a lines stream: the driver holds at most this many
+buckets' lines (16 MB at the limit, 50 KB for rows of 50 bytes)."""
 
 
 def bucket_lines(
@@ -367,7 +406,7 @@ def bucket_lines(
     quote, hashing = operands(session, scope), scope.hashing
     aggregate = hashing.lines(quote, scope.columns, BUCKET_LINES_LIMIT)
     assert aggregate is not None, "bucket_lines needs a hashing with lines"
-    hashing.prepare_lines(session, BUCKET_LINES_LIMIT)
+    cut = hashing.prepare_lines(session, BUCKET_LINES_LIMIT)
     bucket = literal_column(hashing.bucket(quote, scope.key, buckets), Integer())
     query = (
         select(bucket, func.count(), literal_column(aggregate, LargeBinary()))
@@ -382,10 +421,7 @@ def bucket_lines(
         query, execution_options={"stream_results": True, "yield_per": _BUCKET_LINES_FETCH}
     )
     for number, count, joined in result:
-        found = lines.split(bytes(joined) if joined is not None else None)
-        if len(found) != count:
-            raise LinesTooLong(int(count), len(found))
-        yield int(number), found
+        yield int(number), _whole_lines(int(count), joined, cut)
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:

@@ -223,9 +223,14 @@ def _finish(run: Run, result: RunResult, fields: dict[str, Any]) -> None:
             state.finish_run(
                 uow.session, run.run_id, result.status, run.clock(), run.counts, result.error
             )
-            if result.status == "succeeded" and run.source_version is not None:
+    except Exception as error:
+        log.error("run_record_failed", error=describe_error(error))
+        return
+    if result.status == "succeeded" and run.source_version is not None:
+        try:  # a hint for the next run: its loss costs time, never the run's record
+            with UnitOfWork(run) as uow:
                 state.save_source_version(
                     uow.session, run.pass_name, run.source_version, run.run_id, run.clock()
                 )
-    except Exception as error:
-        log.error("run_record_failed", error=describe_error(error))
+        except Exception as error:
+            log.warning("source_version_not_saved", error=describe_error(error))

@@ -49,10 +49,10 @@ class Run:
     counts: Counts = field(default_factory=Counts)
     """Totals of the batches committed so far."""
     checkpoint_stored: bool = False
+    """A checkpoint row may exist for this pass: the pass must clear it when complete."""
     source_version: str | None = None
     """The source table's write version as the pass started, stored when the run succeeds
     (:meth:`~etl.dialects.base.Dialect.write_version`)."""
-    """A checkpoint row may exist for this pass: the pass must clear it when complete."""
 
     @property
     def key_length(self) -> int:

@@ -200,9 +200,10 @@ class _Checker:
             return False
         source, target = checksum.scopes(self.plan, self.job.columns, self.job.key)
         with self.dbs.Source() as theirs, self.dbs.Target() as ours:
+            route = checksum.checksum_route(theirs, ours, (source, target))
             summaries = (
-                checksum.table_summary(theirs, source),
-                checksum.table_summary(ours, target),
+                checksum.table_summary(theirs, source, route),
+                checksum.table_summary(ours, target, route),
             )
         if summaries[0] != summaries[1]:
             return False

@@ -525,3 +525,39 @@ def test_a_key_misread_off_a_bucket_line_falls_back_to_summaries(
     assert _writes(result) == (0, 100, 100)
     assert result.counts.unchanged == len(KEYS) + len(FILLER) - 200
     assert same_floats(across.rows("target"), across.rows("source"))
+
+
+def test_a_bucket_cut_inside_its_last_line_goes_by_summaries(
+    maria: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket's GROUP_CONCAT cut inside its last line still has all its lines: taken
+    as cut short all the same, so a change past the cut is found by the summaries."""
+    from sqlalchemy import text as sql
+
+    maria.create_source([("A0001", "L1", "Course 1", 0.5), ("A0002", "L2", "C", 0.5)])
+    maria.execute(
+        "target",
+        "CREATE TABLE students (first_name VARCHAR(50) COLLATE utf8mb4_nopad_bin NOT NULL, "
+        "last_name VARCHAR(50) COLLATE utf8mb4_nopad_bin NOT NULL, course VARCHAR(50), "
+        "score FLOAT, PRIMARY KEY (first_name, last_name)) DEFAULT CHARSET=utf8mb4",
+    )
+    first, _ = _run(maria, batch_size=20)
+    assert first.mode == "lookup"
+    serialized = (
+        "CONCAT_WS('#', CONCAT(LENGTH(first_name), ':', first_name), CONCAT(LENGTH(last_name), "
+        "':', last_name), IFNULL(CONCAT(LENGTH(course), ':', course), 'N'), "
+        "IFNULL(CAST(score + 0e0 AS BINARY), 'N'))"
+    )
+    with maria.engine("source").connect() as connection:  # two rows: one bucket
+        joined = connection.execute(
+            sql(f"SELECT LENGTH(GROUP_CONCAT({serialized} SEPARATOR x'0a')) FROM students")
+        ).scalar_one()
+    monkeypatch.setattr(checksum, "BUCKET_LINES_LIMIT", int(joined) - 2)
+    maria.execute("source", "UPDATE students SET score = 0.625 WHERE first_name = 'A0002'")
+    with capture_logs() as logs:
+        result = maria.run(batch_size=20)
+    assert result.status == "succeeded", result.error
+    assert _writes(result) == (0, 1, 0)
+    assert "row_lines_unusable" in [e["event"] for e in logs]
+    assert {e["by"] for e in logs if e["event"] == "buckets_compared"} == {"summaries"}
+    assert same_floats(maria.rows("target"), maria.rows("source"))

@@ -333,7 +333,11 @@ def table_summaries(pair: DatabasePair, job: Any = None) -> tuple[Any, Any]:
         )
         source, target = checksum.scopes(plan, job.columns, job.key)
         with dbs.Source() as theirs, dbs.Target() as ours:
-            return checksum.table_summary(theirs, source), checksum.table_summary(ours, target)
+            route = checksum.checksum_route(theirs, ours, (source, target))
+            return (
+                checksum.table_summary(theirs, source, route),
+                checksum.table_summary(ours, target, route),
+            )
     finally:
         dbs.dispose()
 
@@ -370,28 +374,80 @@ def test_mariadb_tables_compare_whole_by_the_table_checksum(
     assert same_floats(maria.rows("target"), maria.rows("source"))
 
 
-def test_a_filtered_job_or_another_definition_compares_by_row_hashes(maria: DatabasePair) -> None:
-    """A job's ``where`` covers part of the source table, which CHECKSUM TABLE cannot:
-    both sides then sum row hashes. A target defined otherwise (a DOUBLE for the
-    FLOAT) has other records: its checksum differs, and the ranges find nothing."""
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "score DOUBLE",  # another type: other record bytes
+        "score FLOAT, extra INT NOT NULL DEFAULT 7",  # a column the job does not sync
+        "score FLOAT, UNIQUE KEY (course, score)",  # same columns, another index: alike
+    ],
+)
+def test_tables_defined_otherwise_compare_by_row_hashes(
+    maria: DatabasePair, definition: str
+) -> None:
+    """CHECKSUM TABLE holds whole records: only where both tables have exactly the
+    job's columns, defined alike, does the first look take it. Otherwise both sides
+    sum the job's row hashes, and an unchanged table still ends the pass at once."""
+    maria.create_source(many(100))
+    maria.execute(
+        "target",
+        "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) "
+        f"NOT NULL, course VARCHAR(50), {definition}, PRIMARY KEY (first_name, last_name))",
+    )
+    assert maria.run(batch_size=20).status == "succeeded"
+    theirs, ours = table_summaries(maria)
+    assert theirs == ours
+    assert (theirs[1] == checksum.TABLE_CHECKSUM) == ("UNIQUE" in definition)
+    with structlog.testing.capture_logs() as events:
+        again = maria.run(batch_size=20)
+    assert (again.status, again.counts.unchanged) == ("succeeded", 100)
+    assert [e["equal"] for e in events if e["event"] == "tables_compared"] == [True]
+
+
+def test_a_filtered_job_compares_by_row_hashes(maria: DatabasePair) -> None:
+    """A job's ``where`` covers part of the source table, which CHECKSUM TABLE cannot."""
     from sqlalchemy import text as sql
 
     from jobs.students import JOB
 
     maria.create_source(many(100))
-    maria.execute(
-        "target",
-        "CREATE TABLE students (first_name VARCHAR(50) NOT NULL, last_name VARCHAR(50) "
-        "NOT NULL, course VARCHAR(50), score DOUBLE, PRIMARY KEY (first_name, last_name))",
-    )
     assert maria.run(batch_size=20).status == "succeeded"
-    theirs, ours = table_summaries(maria)
-    assert theirs[1] == ours[1] == checksum.TABLE_CHECKSUM
-    assert theirs != ours
-    with structlog.testing.capture_logs() as events:
-        again = maria.run(batch_size=20)
-    assert (again.status, again.counts.unchanged) == ("succeeded", 100)
-    assert [e["equal"] for e in events if e["event"] == "tables_compared"] == [False]
     filtered = dataclasses.replace(JOB, source_filter=sql("score >= 0"))
     theirs, ours = table_summaries(maria, filtered)
     assert checksum.TABLE_CHECKSUM not in (theirs[1], ours[1])
+
+
+def lines_length(pair: DatabasePair, role: str) -> int:
+    """Bytes of a side's whole table as one aggregate of row lines."""
+    from sqlalchemy import text as sql
+
+    serialized = (
+        "CONCAT_WS('#', CONCAT(LENGTH(first_name), ':', first_name), CONCAT(LENGTH(last_name), "
+        "':', last_name), IFNULL(CONCAT(LENGTH(course), ':', course), 'N'), "
+        "IFNULL(CAST(score + 0e0 AS BINARY), 'N'))"
+    )
+    with pair.engine(role).connect() as connection:
+        connection.execute(sql("SET SESSION group_concat_max_len = 1000000"))
+        found = connection.execute(
+            sql(f"SELECT LENGTH(GROUP_CONCAT({serialized} SEPARATOR x'0a')) FROM students")
+        ).scalar_one()
+    return int(found)
+
+
+def test_lines_cut_inside_the_last_line_are_not_taken_for_whole(
+    maria: DatabasePair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GROUP_CONCAT cuts silently, even inside the last line, where the line count
+    still matches: a change past the cut must not pass for unchanged. An aggregate as
+    long as the cut is taken as cut short, and the range goes by tokens."""
+    maria.create_source(many(5))
+    assert maria.run(batch_size=20).status == "succeeded"
+    monkeypatch.setattr(checksum, "LINES_LIMIT", lines_length(maria, "source") - 2)
+    monkeypatch.setattr(MySQLDialect, "written_since", lambda *_: None)
+    maria.execute("source", "UPDATE students SET score = 0.625 WHERE first_name = 'S00004'")
+    with structlog.testing.capture_logs() as events:
+        result = maria.run(batch_size=20)
+    assert result.status == "succeeded", result.error
+    assert result.counts.updated == 1
+    assert "row_lines_unusable" in [e["event"] for e in events]
+    assert same_floats(maria.rows("target"), maria.rows("source"))

@@ -19,7 +19,6 @@ a crash only finds fewer differences: nothing is lost or written twice.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +34,7 @@ from etl.core.counts import Checkpoint, Counts
 from etl.core.diff import Key, missing_keys
 from etl.engine import checksum, rows, store
 from etl.engine.batches import Batch
+from etl.engine.db import describe_error
 from etl.engine.run import Run
 from etl.engine.strategies import checksums
 from etl.engine.unit_of_work import UnitOfWork
@@ -80,23 +80,27 @@ _PARCEL_BYTES = 128 << 10
 
 
 class _Feed(Generic[G]):
-    """One side's bucket stream, run in a worker thread, handed over in parcels."""
+    """One side's bucket stream, run in a worker thread, handed over in parcels.
+
+    The parcels held at once weigh at most :data:`AHEAD_BYTES` (by the stream's
+    weight), one parcel more while the merge takes one.
+    """
 
     def __init__(
         self,
         sessions: Callable[[], Session],
         stream: Callable[[Session], Iterable[tuple[int, G]]],
+        stop: threading.Event,
     ) -> None:
-        self.sessions, self.stream = sessions, stream
-        self.parcels: queue.Queue[list[tuple[int, G]] | None] = queue.Queue(
-            maxsize=max(1, AHEAD_BYTES // _PARCEL_BYTES)
-        )
+        self.sessions, self.stream, self.stop = sessions, stream, stop
+        self._parcels: deque[tuple[list[tuple[int, G]], int]] = deque()
+        self._held = 0
+        self._ended = False
+        self._changed = threading.Condition()
         self.future: Future[None] | None = None
-        self._stop = threading.Event()
 
-    def start(self, workers: Workers, stop: threading.Event, weight: Callable[[G], int]) -> None:
+    def start(self, workers: Workers, weight: Callable[[G], int]) -> None:
         """Run the stream in one of the workers until it ends or ``stop`` is set."""
-        self._stop = stop
         self.future = workers.submit(lambda: self._run(weight))
 
     def _run(self, weight: Callable[[G], int]) -> None:
@@ -108,46 +112,45 @@ class _Feed(Generic[G]):
                     parcel.append(group)
                     size += weight(group[1])
                     if size >= _PARCEL_BYTES:
-                        if not self._offer(parcel):
+                        if not self._offer(parcel, size):
                             return
                         parcel, size = [], 0
                 if parcel:
-                    self._offer(parcel)
+                    self._offer(parcel, size)
         finally:
-            self._offer(None)
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
 
-    def _offer(self, parcel: list[tuple[int, G]] | None) -> bool:
-        while not self._stop.is_set():
-            try:
-                self.parcels.put(parcel, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _offer(self, parcel: list[tuple[int, G]], size: int) -> bool:
+        """Hand a parcel over once the held ones leave room; False: stopped."""
+        with self._changed:
+            while self._held >= AHEAD_BYTES and not self.stop.is_set():
+                self._changed.wait(0.1)
+            if self.stop.is_set():
+                return False
+            self._parcels.append((parcel, size))
+            self._held += size
+            self._changed.notify_all()
+            return True
 
     def received(self) -> Iterator[tuple[int, G]]:
         """The stream's buckets in order; it ends early only where the stream failed
         (its error is raised by :meth:`wait`)."""
-        assert self.future is not None
         while True:
-            try:
-                parcel = self.parcels.get(timeout=0.1)
-            except queue.Empty:
-                if self.future.done() and self.parcels.empty():
+            with self._changed:
+                while not self._parcels and not self._ended:
+                    self._changed.wait(0.1)
+                if not self._parcels:
                     return
-                continue
-            if parcel is None:
-                return
+                parcel, size = self._parcels.popleft()
+                self._held -= size
+                self._changed.notify_all()
             yield from parcel
 
     def wait(self) -> BaseException | None:
-        """Wait for the stream's thread to end; its error, if any."""
-        assert self.future is not None
-        return self.future.exception()
-
-
-class _LinesMisread(Exception):
-    """A key read off a line named no row with exactly that key on its side."""
+        """Wait for the stream's thread to end (None: never started); its error, if any."""
+        return None if self.future is None else self.future.exception()
 
 
 @dataclass(frozen=True)
@@ -284,7 +287,7 @@ class Buckets:
                 lambda found: sum(map(len, found)) + 64 * len(found),
             )
             self._check_keys(run, held.upserts, held.deletes)
-        except (checksum.LinesTooLong, lines.Unreadable, _LinesMisread) as error:
+        except (checksum.LinesTooLong, lines.Unreadable, checksum.LinesMisread) as error:
             log.warning("row_lines_unusable", error=str(error))
             self.lines, self.lines_from = False, None
             self._summaries(start)
@@ -302,7 +305,7 @@ class Buckets:
         self.lines_from = held.last + 1 if held.stopped else None
 
     def _check_keys(self, run: Run, upserts: list[Key], deletes: list[Key]) -> None:
-        """_LinesMisread unless each key names a row with exactly it: upserts on the
+        """checksum.LinesMisread unless each key names a row with exactly it: upserts on the
         source, deletes on the target."""
         plan, job = run.plan, run.job
         for keys, sessions, table, dialect in (
@@ -315,7 +318,7 @@ class Buckets:
                 found = store.read_keys(session, table, job.key, job.key, keys, dialect)
             missing = set(keys) - {tuple(row) for row in found}
             if missing:
-                raise _LinesMisread(f"{len(missing)} keys read off lines not found")
+                raise checksum.LinesMisread(f"{len(missing)} keys read off lines not found")
 
     def _held(
         self,
@@ -330,21 +333,24 @@ class Buckets:
     ) -> _Held:
         """Merge both sides' bucket streams until enough keys differ.
 
-        Each side streams in a worker thread of its own into a queue holding up to
+        Each side streams in a worker thread of its own, holding up to
         :data:`AHEAD_BYTES` (by ``weight``): a server that answers first streams ahead
         while the other still sorts, instead of waiting for the merge. The differences
         count only once both streams ended cleanly (a side that failed half way must
         not make its missing buckets look deleted or new).
         """
         stop = threading.Event()
-        sides = [_Feed(run.dbs.Source, source_stream), _Feed(run.dbs.Target, target_stream)]
-        for side in sides:
-            side.start(self.workers, stop, weight)
+        sides = [
+            _Feed(run.dbs.Source, source_stream, stop),
+            _Feed(run.dbs.Target, target_stream, stop),
+        ]
         cap = HELD_BATCHES * run.options.batch_size
         upserts: list[Key] = []
         deletes: list[Key] = []
         equal, last, stopped, differing = 0, -1, False, 0
         try:
+            for side in sides:
+                side.start(self.workers, weight)
             for bucket, found in merge(sides[0].received(), sides[1].received()):
                 upserts += found.upserts
                 deletes += found.deletes
@@ -353,10 +359,14 @@ class Buckets:
                 if len(upserts) + len(deletes) >= cap:
                     stopped = True
                     break
-        finally:
+        except BaseException:
             stop.set()
-            errors = [side.wait() for side in sides]  # no query outlives the attempt
-        for error in errors:
+            for error in [side.wait() for side in sides]:  # no query outlives the attempt
+                if error is not None:  # hidden behind the merge's own error otherwise
+                    log.warning("bucket_stream_failed", error=describe_error(error))
+            raise
+        stop.set()
+        for error in [side.wait() for side in sides]:
             if error is not None:
                 raise error
         return _Held(upserts, deletes, equal, last, stopped, differing)

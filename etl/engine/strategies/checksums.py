@@ -58,9 +58,11 @@ def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...])
     if not whole_table_first(previous.counts if previous else None, changed):
         return None
     source, target = scopes
+    with run.dbs.Source() as theirs_session, run.dbs.Target() as ours_session:
+        route = checksum.checksum_route(theirs_session, ours_session, (source, target))
     theirs, ours = workers.on_both(
-        lambda s: checksum.table_summary(s, source),
-        lambda t: checksum.table_summary(t, target),
+        lambda s: checksum.table_summary(s, source, route),
+        lambda t: checksum.table_summary(t, target, route),
     )
     log.info("tables_compared", equal=theirs == ours, source_rows=theirs[0])
     return theirs[0] if theirs == ours else None
@@ -109,11 +111,8 @@ class _Tokens:
 
     @property
     def changed(self) -> int:
+        """How many keys differ: what the next range's pace goes by."""
         return len(self.lines.keys) if self.lines is not None else len(self.hashes)
-
-
-class _LinesMisread(Exception):
-    """A key read off a line named no row with exactly that key on its side."""
 
 
 class Checksums:
@@ -179,7 +178,7 @@ class Checksums:
         used = run.budget.used
         try:
             return self._write(run, lo, hi, found.source_rows, None, isolate, found.lines)
-        except _LinesMisread as error:
+        except checksum.LinesMisread as error:
             run.budget.used = used  # its transaction was rolled back
             log.warning("row_lines_unusable", error=str(error))
             self.lines = False
@@ -301,7 +300,7 @@ class Checksums:
 
         ``only`` writes just the deletes (counting only them) or just the upserts.
         Keys read off lines must each name a row with exactly that key on the side whose
-        line it was (_LinesMisread before any write otherwise).
+        line it was (checksum.LinesMisread before any write otherwise).
         """
         source_scope, target_scope = self.scopes
 
@@ -328,7 +327,9 @@ class Checksums:
             for side, keys, found in sides:
                 missing = {k for k in keys if k in chunk} - {row[:width] for row in found}
                 if missing:
-                    raise _LinesMisread(f"{len(missing)} {side} keys read off lines not found")
+                    raise checksum.LinesMisread(
+                        f"{len(missing)} {side} keys read off lines not found"
+                    )
         valid, rejected = rows.check_rows(run, page)
         changes = rows.compare(
             run,
