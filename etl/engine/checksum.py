@@ -383,8 +383,11 @@ def bucket_stream(
         {"buckets": list(chosen)},
         execution_options={"stream_results": True, "yield_per": _HASHES_PER_QUERY},
     )
-    for row in result:
-        yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
+    try:
+        for row in result:
+            yield int(row[0]), tuple(row[1 : width + 1]), str(row[width + 1])
+    finally:
+        result.close()
 
 
 BUCKET_LINES_LIMIT = 256 << 10
@@ -420,8 +423,11 @@ def bucket_lines(
     result = session.execute(
         query, execution_options={"stream_results": True, "yield_per": _BUCKET_LINES_FETCH}
     )
-    for number, count, joined in result:
-        yield int(number), _whole_lines(int(count), joined, cut)
+    try:
+        for number, count, joined in result:
+            yield int(number), _whole_lines(int(count), joined, cut)
+    finally:
+        result.close()  # a stream left half way is closed (drained), not left for later
 
 
 def _in_range(scope: Scope, lo: Key | None, hi: Key | None) -> list[Any]:
