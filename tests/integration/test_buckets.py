@@ -375,7 +375,7 @@ def test_verify_across_kinds_in_lookup_mode(across: DatabasePair) -> None:
 @pytest.mark.parametrize(
     ("by", "limit", "value"),
     [
-        ("lines", "HELD_BATCHES", 1),
+        ("lines", "LINES_HELD_BATCHES", 1),
         ("summaries", "HELD_BATCHES", 1),
         ("summaries", "BUCKETS_PER_STREAM", 3),
     ],
@@ -388,7 +388,8 @@ def test_a_drill_that_stops_early_resumes_where_it_stopped(
     limit: str,
     value: int,
 ) -> None:
-    """The streams stop once a batch of keys differ (HELD_BATCHES), and each drill
+    """The streams stop once a batch of keys differ (HELD_BATCHES, or LINES_HELD_BATCHES
+    for row lines), and each drill
     names at most BUCKETS_PER_STREAM buckets: the next round goes on, no key lost or
     repeated, whether buckets go by row lines or by summaries."""
     if by == "summaries":

@@ -222,6 +222,17 @@ def compared_by(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return calls
 
 
+def dense_rerun(pair: DatabasePair) -> tuple[Any, list[dict[str, Any]]]:
+    """Load :func:`awkward_rows`, change them everywhere, rerun: its result and log."""
+    pair.create_source(awkward_rows())
+    pair.run(batch_size=20)
+    change_everywhere(pair)
+    with structlog.testing.capture_logs() as events:
+        result = pair.run(batch_size=20)
+    assert result.status == "succeeded", result.error
+    return result, events
+
+
 def change_everywhere(pair: DatabasePair) -> None:
     """Dense changes: every few rows updated, some deleted, some inserted, the
     awkward keys among them."""
@@ -236,11 +247,7 @@ def test_dense_changes_by_row_lines_are_exact(
 ) -> None:
     """Changes in every range are found from both servers' row lines, keys read off
     them, awkward characters and all: no row tokens, no key hashes."""
-    maria.create_source(awkward_rows())
-    maria.run(batch_size=20)
-    change_everywhere(maria)
-    result = maria.run(batch_size=20)
-    assert result.status == "succeeded", result.error
+    result, _ = dense_rerun(maria)
     assert compared_by["lines"] > 0
     assert compared_by["tokens"] == 0
     counts = result.counts
@@ -252,11 +259,7 @@ def test_dense_changes_on_every_pairing_are_exact(
     dbs: DatabasePair, compared_by: dict[str, int]
 ) -> None:
     """The same on every pairing, whichever way each compares its ranges."""
-    dbs.create_source(awkward_rows())
-    dbs.run(batch_size=20)
-    change_everywhere(dbs)
-    result = dbs.run(batch_size=20)
-    assert result.status == "succeeded", result.error
+    dense_rerun(dbs)
     assert same_floats(dbs.rows("target"), dbs.rows("source"))
     # Lines where both sides print them and order keys alike (range mode): MariaDB as
     # the target of either kind here. PostgreSQL to PostgreSQL keeps its tokens; the
@@ -275,12 +278,7 @@ def test_lines_past_their_limit_fall_back_to_tokens(
     """A range whose lines would be too long for the client is compared by tokens,
     and so is every range after it."""
     monkeypatch.setattr(checksum, "LINES_LIMIT", 100)
-    cross.create_source(awkward_rows())
-    cross.run(batch_size=20)
-    change_everywhere(cross)
-    with structlog.testing.capture_logs() as events:
-        result = cross.run(batch_size=20)
-    assert result.status == "succeeded", result.error
+    _, events = dense_rerun(cross)
     assert same_floats(cross.rows("target"), cross.rows("source"))
     if compared_by["lines"]:  # range mode (PostgreSQL to MariaDB)
         assert compared_by["lines"] == 2  # one range, both sides
@@ -300,12 +298,7 @@ def test_a_key_misread_off_a_line_falls_back_to_tokens(
         return (key[0] + "?", *key[1:])
 
     monkeypatch.setattr(lines, "key_of", misread)
-    maria.create_source(awkward_rows())
-    maria.run(batch_size=20)
-    change_everywhere(maria)
-    with structlog.testing.capture_logs() as events:
-        result = maria.run(batch_size=20)
-    assert result.status == "succeeded", result.error
+    result, events = dense_rerun(maria)
     assert [e["event"] for e in events].count("row_lines_unusable") == 1
     assert compared_by["lines"] == 2  # one range, both sides
     assert compared_by["tokens"] > 0
