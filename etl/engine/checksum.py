@@ -79,7 +79,8 @@ class Scope:
     utf8: frozenset[str] = frozenset()
     """Text columns stored as UTF-8 bytes (:attr:`~etl.engine.plan.Plan.source_utf8`)."""
     key_parts: tuple[KeyPart, ...] | None = None
-    """How each key column reads off a row line (:mod:`etl.core.lines`); None: not all do."""
+    """How each key column reads off a row line (:mod:`etl.core.lines`); None: no row
+    lines here (a side's hashing prints none, or a key column does not read off one)."""
     table_checksum: bool = False
     """The whole table may be summarised by the hashing's table checksum: both sides
     have one, and no ``where`` narrows either table (:func:`checksum_route`)."""
@@ -104,10 +105,11 @@ def scopes(plan: Plan, columns: Sequence[str], key: Sequence[str]) -> tuple[Scop
         )
         for name in key
     ]
-    key_parts = None if None in parts else tuple(p for p in parts if p is not None)
+    hashings = (plan.hashing, plan.target_hashing or plan.hashing)
+    printed = all(hashing.lines(str, columns, LINES_LIMIT) is not None for hashing in hashings)
+    key_parts = None if None in parts or not printed else tuple(p for p in parts if p)
     whole = not (row_filter(plan.source_table) or row_filter(plan.target_table)) and all(
-        hashing is not None and hashing.table_checksum("t") is not None
-        for hashing in (plan.hashing, plan.target_hashing or plan.hashing)
+        hashing.table_checksum("t") is not None for hashing in hashings
     )
     return (
         Scope(

@@ -178,11 +178,7 @@ class Buckets:
         self.buckets = buckets.bucket_count(max(run.sizes.source_rows, run.sizes.target_rows))
         self.remaining: list[int] | None = None
         """Differing buckets not drilled yet, ascending; None: not summarised yet."""
-        self.lines = all(
-            scope.key_parts is not None
-            and scope.hashing.lines(str, scope.columns, checksum.BUCKET_LINES_LIMIT) is not None
-            for scope in self.scopes
-        )
+        self.lines = self.scopes[0].key_parts is not None
         """Buckets are compared by their row lines in one pass (no summaries, no drill),
         until lines do not serve (too long, or a key misread): then by summaries."""
         self.lines_from: int | None = None

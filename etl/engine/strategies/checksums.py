@@ -132,11 +132,7 @@ class Checksums:
         self.compared_whole = False
         """The whole tables were compared (at a pass's start, not on resuming one)."""
         self._boundary: Ahead[Key | None] = workers.ahead()
-        self.lines = all(
-            scope.key_parts is not None
-            and scope.hashing.lines(str, scope.columns, checksum.LINES_LIMIT) is not None
-            for scope in self.scopes
-        )
+        self.lines = self.scopes[0].key_parts is not None
         """Differing ranges are compared by row lines (:mod:`etl.core.lines`), until
         a range's lines do not serve (too long, or a key misread): then by tokens."""
 
@@ -182,10 +178,10 @@ class Checksums:
             run.budget.used = used  # its transaction was rolled back
             log.warning("row_lines_unusable", error=str(error))
             self.lines = False
-            found = self._differing(lo, hi)
-            if found is None:
-                return self._write(run, lo, hi, 0, None, isolate)
-            return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
+        found = self._differing(lo, hi)  # by tokens, now lines are off
+        if found is None:
+            return self._write(run, lo, hi, 0, None, isolate)
+        return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
 
     def _find_end(self, run: Run, lo: Key | None, span: int) -> Key | None:
         plan, job = run.plan, run.job
