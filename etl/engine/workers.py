@@ -1,9 +1,10 @@
-"""Two worker threads per run: the source's half of a batch while the target does its own.
+"""Worker threads per run: the source's half of a batch while the target does its own.
 
 Two databases (or two cores of one server) work at once, and the client's share,
-mostly waiting on sockets, releases the GIL. Each side has its own session. No query
-may outlive the run: work started ahead that no batch uses is cancelled if it has not
-begun, and waited for if it has.
+mostly waiting on sockets, releases the GIL. Each side has its own session. Work
+started ahead (the next range, read while this one is written) has threads of its
+own beside the batch's. No query may outlive the run: work started ahead that no
+batch uses is cancelled if it has not begun, and waited for if it has.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class Ahead(Generic[T]):
         self._pending: tuple[Hashable, Future[T]] | None = None
 
     def start(self, argument: Hashable, work: Callable[[], T]) -> None:
-        """Begin ``work`` for ``argument`` in the background."""
+        """Begin ``work`` for ``argument`` in the background, instead of any pending."""
+        self.cancel()
         self._pending = (argument, self._pool.submit(work))
 
     def take(self, argument: Hashable, work: Callable[[], T]) -> T:
@@ -52,7 +54,9 @@ class Workers:
 
     def __init__(self, dbs: Databases) -> None:
         self.dbs = dbs
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-source")
+        # One for the batch's source half, two for work ahead and the source half it
+        # waits for: a waiting task always leaves a thread for the one it waits on.
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="etl-source")
         self._aheads: list[Ahead[object]] = []
 
     def __enter__(self) -> Workers:

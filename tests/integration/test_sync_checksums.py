@@ -285,7 +285,8 @@ def test_lines_past_their_limit_fall_back_to_tokens(
     monkeypatch.setattr(checksum, "LINES_LIMIT", 100)
     _, events = dense_rerun(pair)
     assert same_floats(pair.rows("target"), pair.rows("source"))
-    assert compared_by["lines"] == 2  # one range, both sides
+    # That range, both sides; perhaps the next too, read ahead while that one was written.
+    assert compared_by["lines"] in (2, 4)
     assert compared_by["tokens"] > 0
     assert [e["event"] for e in events].count("row_lines_unusable") == 1
 
@@ -304,7 +305,8 @@ def test_a_key_misread_off_a_line_falls_back_to_tokens(
     monkeypatch.setattr(lines, "key_of", misread)
     result, events = dense_rerun(maria)
     assert [e["event"] for e in events].count("row_lines_unusable") == 1
-    assert compared_by["lines"] == 2  # one range, both sides
+    # That range, both sides; perhaps the next too, read ahead while that one was written.
+    assert compared_by["lines"] in (2, 4)
     assert compared_by["tokens"] > 0
     counts = result.counts
     assert (counts.inserted, counts.deleted) == (len(AWKWARD), 400 // 7 + 2)

@@ -98,6 +98,10 @@ both sides' lines and their sets are held at once, about 0.6 KB a row; as fast a
 twice that, with 13 MB less at the peak (1M rows, 1% changed)."""
 
 
+_Lines = tuple[list[bytes], list[bytes]]
+"""Both sides' row lines of one range: the source's, the target's."""
+
+
 @dataclass(frozen=True)
 class _Tokens:
     """What the row tokens (or row lines) of a range showed."""
@@ -129,9 +133,12 @@ class Checksums:
         self.scopes = checksum.scopes(plan, job.columns, job.key)
         self.span = run.options.batch_size
         self.dense = False
+        self.changed = 0
+        """Keys that differed in the last range compared row by row (0: none yet)."""
         self.compared_whole = False
         """The whole tables were compared (at a pass's start, not on resuming one)."""
-        self._boundary: Ahead[Key | None] = workers.ahead()
+        self._ahead: Ahead[tuple[Key | None, _Lines | None]] = workers.ahead()
+        """The next range's end (and, in a dense stretch, its lines), found meanwhile."""
         self.lines = self.scopes[0].key_parts is not None
         """Differing ranges are compared by row lines (:mod:`etl.core.lines`), until
         a range's lines do not serve (too long, or a key misread): then by tokens."""
@@ -143,12 +150,16 @@ class Checksums:
             if rows is not None:
                 return self._unchanged(run, None, rows)
         source, target = self.scopes
-        hi = self._boundary.take((lo, self.span), lambda: self._find_end(run, lo, self.span))
-        if hi is not None:
-            # The guess (this range is unchanged, so the next one is twice as long) is
-            # right for every range of an unchanged table; a wrong one costs an index scan.
+        hi, read = self._ahead.take(
+            (lo, self.span, self.dense and self.lines),
+            lambda: (self._find_end(run, lo, self.span), None),
+        )
+        if hi is not None and not self.dense:
+            # While the summaries run, the next range's end, guessing this one is
+            # unchanged (so the next is twice as long): right for every range of an
+            # unchanged table; a wrong guess costs an index scan.
             after = grown(self.span, run.options.batch_size)
-            self._boundary.start((hi, after), lambda: self._find_end(run, hi, after))
+            self._ahead.start((hi, after, False), lambda: (self._find_end(run, hi, after), None))
         if not self.dense:
             theirs, ours = self.workers.on_both(
                 lambda s: checksum.summary(s, source, lo, hi),
@@ -158,15 +169,17 @@ class Checksums:
                 return self._unchanged(run, hi, theirs[0])
             if ours[0] == 0:
                 return self._load(run, lo, isolate)  # nothing there yet: load a batch as it is
-        found = self._differing(lo, hi)
+        found = self._differing(lo, hi, read)
         if found is not None and found.target_rows == 0 < found.source_rows:
             self.dense = False
             return self._load(run, lo, isolate)
-        changed = found.changed if found is not None else self.span
-        pace = after_differences(self.span, changed, run.options.batch_size)
-        self.span, self.dense = pace.span, pace.dense
-        if self.lines and self.dense:
-            self.span = min(self.span, max(LINES_SPAN, run.options.batch_size))
+        self.changed = found.changed if found is not None else self.span
+        self.span, self.dense = self._paced(self.changed, run.options.batch_size)
+        if hi is not None and self.dense and self.lines:
+            # The next range's end and lines are read while this one is written: the
+            # source is idle meanwhile, and the target reads a range no write touches.
+            span = self.span
+            self._ahead.start((hi, span, True), lambda: self._read_ahead(run, hi, span))
         if found is None:
             return self._write(run, lo, hi, 0, None, isolate)
         if found.lines is None:
@@ -183,6 +196,29 @@ class Checksums:
             return self._write(run, lo, hi, 0, None, isolate)
         return self._write(run, lo, hi, found.source_rows, found.hashes, isolate)
 
+    def _paced(self, changed: int, batch_size: int) -> tuple[int, bool]:
+        """The next range's span, and whether it is dense, after ``changed`` differing keys."""
+        pace = after_differences(self.span, changed, batch_size)
+        if self.lines and pace.dense:
+            return min(pace.span, max(LINES_SPAN, batch_size)), True
+        return pace.span, pace.dense
+
+    def _read_ahead(self, run: Run, lo: Key, span: int) -> tuple[Key | None, _Lines | None]:
+        """The end of the range of ``span`` keys after ``lo``, and both sides' lines of
+        it; None for lines that do not serve (the batch meets the reason itself)."""
+        hi = self._find_end(run, lo, span)
+        try:
+            return hi, self._both_lines(lo, hi)
+        except checksum.LinesTooLong:
+            return hi, None
+
+    def _both_lines(self, lo: Key | None, hi: Key | None) -> _Lines:
+        source, target = self.scopes
+        return self.workers.on_both(
+            lambda s: checksum.row_lines(s, source, lo, hi),
+            lambda t: checksum.row_lines(t, target, lo, hi),
+        )
+
     def _find_end(self, run: Run, lo: Key | None, span: int) -> Key | None:
         plan, job = run.plan, run.job
         with run.dbs.Source() as session:
@@ -191,7 +227,7 @@ class Checksums:
             )
 
     def _unchanged(self, run: Run, hi: Key | None, count: int) -> Batch:
-        self.span = grown(self.span, run.options.batch_size)
+        self.span, self.changed = grown(self.span, run.options.batch_size), 0
         counts = Counts(rows_read=count, unchanged=count)
         if hi is None and run.write and run.checkpoint_stored:
             with UnitOfWork(run) as uow:
@@ -202,18 +238,17 @@ class Checksums:
         self.span = run.options.batch_size
         return self.loads.batch(run, lo, isolate)
 
-    def _differing(self, lo: Key | None, hi: Key | None) -> _Tokens | None:
+    def _differing(
+        self, lo: Key | None, hi: Key | None, read: _Lines | None = None
+    ) -> _Tokens | None:
         """Key hashes (or keys) whose rows differ in (lo, hi]; None when the range must
-        be read whole."""
+        be read whole. ``read``: both sides' lines of the range, read ahead."""
         source, target = self.scopes
         if self.lines:
             assert source.key_parts is not None
             parts = source.key_parts
             try:
-                theirs_lines, ours_lines = self.workers.on_both(
-                    lambda s: checksum.row_lines(s, source, lo, hi),
-                    lambda t: checksum.row_lines(t, target, lo, hi),
-                )
+                theirs_lines, ours_lines = read or self._both_lines(lo, hi)
                 found = lines.differences(theirs_lines, ours_lines, parts)
                 return _Tokens([], len(theirs_lines), len(ours_lines), found)
             except (checksum.LinesTooLong, lines.Unreadable) as error:
