@@ -3,11 +3,11 @@
 Where changes are everywhere, a range's row tokens (a key hash and a row hash per
 row) cost each server two hashes per row, and then a third scan to find the
 differing keys' rows by their hash. Lines cost neither: both servers print the
-serialization their row hash would hash (keys first, each text value prefixed with
-its byte length, a number as its text, NULL as 'N', joined by '#'), escape backslash
-and newline, and join the lines with newlines; the client splits them, and the lines
-only one side has are the rows that differ. Their keys are read off the lines
-themselves, so the rows are then read by key (index lookups).
+serialization their row hash would hash (keys first, each value as its text with
+every '#' doubled, NULL as '#0', joined by '#,': a prefix code, so no two rows print
+alike), escape backslash and newline, and join the lines with newlines; the client
+splits them, and the lines only one side has are the rows that differ. Their keys
+are read off the lines themselves, so the rows are then read by key (index lookups).
 
 Only keys of integers and UTF-8 text are read off a line: what a driver reads for
 those is their text as it is. Whatever a line says, the caller checks that each key
@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from etl.core.diff import Key
+
+SEPARATOR_TEXT = "#,"
+"""Between two values of a row's serialization."""
+NULL_TEXT = "#0"
+"""A NULL value. A value's own '#' is written '##', so '#' always starts one of three
+two-byte marks ('##', '#,', '#0') and every serialization reads back one way only."""
 
 KeyPart = Literal["integer", "text"]
 """How one key column reads off a line."""
@@ -64,32 +70,42 @@ def differences(
 
 
 def key_of(line: bytes, parts: Sequence[KeyPart]) -> Key:
-    """The key a line starts with: an integer as its decimal text, text as
-    ``length:UTF-8 bytes``, each followed by '#' (or the line's end)."""
+    """The key a line starts with: an integer as its decimal text, text as its UTF-8
+    bytes with '#' doubled, each followed by '#,' (or the line's end)."""
     raw = unescape(line)
     values: list[object] = []
     at = 0
     for part in parts:
+        value, at = _value(raw, at)
         if part == "integer":
-            end = raw.find(b"#", at)
-            end = len(raw) if end < 0 else end
-            values.append(_integer(raw[at:end]))
+            values.append(_integer(value))
         else:
-            colon = raw.find(b":", at)
-            if colon < 0:
-                raise Unreadable(f"no length in {raw[:40]!r}")
-            size = _integer(raw[at:colon])
-            end = colon + 1 + size
-            if size < 0 or end > len(raw):
-                raise Unreadable(f"length {size} past the line's end")
             try:
-                values.append(raw[colon + 1 : end].decode("utf-8"))
+                values.append(value.decode("utf-8"))
             except UnicodeDecodeError as error:
                 raise Unreadable(str(error)) from None
-        if end < len(raw) and raw[end : end + 1] != b"#":
-            raise Unreadable(f"no separator after a key part in {raw[:40]!r}")
-        at = end + 1
     return tuple(values)
+
+
+def _value(raw: bytes, at: int) -> tuple[bytes, int]:
+    """The value starting at ``at``, its '#' undoubled, and where the next one starts."""
+    found = bytearray()
+    while True:
+        mark = raw.find(b"#", at)
+        if mark < 0:
+            found += raw[at:]
+            return bytes(found), len(raw)
+        found += raw[at:mark]
+        follows = raw[mark + 1 : mark + 2]
+        if follows == b"#":
+            found += b"#"
+            at = mark + 2
+        elif follows == b",":
+            return bytes(found), mark + 2
+        elif follows == b"0":
+            raise Unreadable(f"a NULL key part in {raw[:40]!r}")
+        else:
+            raise Unreadable(f"a lone '#' in {raw[:40]!r}")
 
 
 def unescape(line: bytes) -> bytes:

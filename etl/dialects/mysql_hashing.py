@@ -1,8 +1,8 @@
 """How MySQL and MariaDB hash rows for range checksums (SQL text for the server).
 
-Every expression is exact on keys: values are hashed as their bytes, each prefixed
-with its length, NULL apart from ''. MD5 works on every MySQL and MariaDB; MariaDB
-10.8+ also has the cheaper CRC32 + CRC32C pair. Both sides must use the same.
+Every expression is exact on keys: values are hashed as their bytes, '#' doubled,
+NULL apart from '' (:mod:`etl.core.lines`' serialization). MD5 works on every MySQL
+and MariaDB; MariaDB 10.8+ also has the cheaper CRC32 + CRC32C pair. Both sides must use the same.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from etl.core.lines import NULL_TEXT, SEPARATOR_TEXT
 from etl.dialects.types import KEY_HASH_DIGITS, Quote, is_number
 
 EXACT_FLOAT_SUFFIX = " + 0e0)"
@@ -118,21 +119,21 @@ CRC = CrcHashing()
 
 
 def _parts(quote: Quote, columns: Sequence[str]) -> str:
-    """The values as length-prefixed bytes, NULL as 'N', joined by '#'.
+    """The values' bytes with '#' doubled, NULL as '#0', joined by '#,'.
 
     Binary casts: the columns' collations may differ (and CONCAT would refuse to mix
     them), and a case-insensitive 'anna' = 'Anna' must not hide a change.
     """
-    return "CONCAT_WS('#', " + ", ".join(_part(quote(name)) for name in columns) + ")"
+    parts = ", ".join(_part(quote(name)) for name in columns)
+    return f"CONCAT_WS('{SEPARATOR_TEXT}', {parts})"
 
 
 def _part(operand: str) -> str:
     """One value. A number (an integer, a FLOAT's exact double: ``MySQLTypes.exact_operand``)
-    needs no length: its text never holds '#' nor reads 'N', and printing a double costs
-    the server more than the rest of the row, so it is printed once, not twice."""
+    needs no escaping: its text never holds '#'."""
     if is_number(operand) or operand.endswith(EXACT_FLOAT_SUFFIX):
-        return f"IFNULL(CAST({operand} AS BINARY), 'N')"
-    return f"IFNULL(CONCAT(LENGTH({operand}), ':', CAST({operand} AS BINARY)), 'N')"
+        return f"IFNULL(CAST({operand} AS BINARY), '{NULL_TEXT}')"
+    return f"IFNULL(REPLACE(CAST({operand} AS BINARY), '#', '##'), '{NULL_TEXT}')"
 
 
 def _plain(quote: Quote, columns: Sequence[str]) -> str:

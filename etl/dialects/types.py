@@ -21,9 +21,9 @@ Quote = Callable[[str], str]
 class Operand(str):
     """A column as a row hash sees it (SQL text), marked when it prints as a number.
 
-    A number's text holds no '#' and never reads 'N', so a hash may print it once,
-    without the byte-length prefix every other value gets (printing a double costs a
-    server more than the rest of a row). Both sides of a comparison mark alike: by the
+    A number's text holds no '#', so a hash may print it once, without the ``REPLACE``
+    every other value gets (printing a double costs a server more than the rest of a
+    row). Both sides of a comparison mark alike: by the
     column's kind, integer or float, which the plan has found equal on both.
 
     ``utf8`` marks a text column whose stored bytes are UTF-8 already: a hash across

@@ -8,8 +8,8 @@ hash lives in the dialect modules. Bucket summaries (:func:`bucket_summaries`,
 :func:`bucket_tokens`) serve sides whose key ranges disagree. Every
 expression there is exact on keys: values are hashed as their bytes (binary casts,
 so a case-insensitive collation's 'anna' = 'Anna' does not hide a change), each
-prefixed with its length (so ('ab', 'c') differs from ('a', 'bc')), and NULL hashes
-apart from ''. A checksum can
+with its '#' doubled and joined by '#,' (so ('ab', 'c') differs from ('a', 'bc')), and
+NULL ('#0') hashes apart from ''. A checksum can
 differ where the rows are equal (a float printed at another precision), never the
 other way round short of a hash collision: a mismatch only ever sends rows to the
 comparison the sync makes anyway, where the float tolerance decides.

@@ -421,9 +421,8 @@ def lines_length(pair: DatabasePair, role: str) -> int:
     from sqlalchemy import text as sql
 
     serialized = (
-        "CONCAT_WS('#', CONCAT(LENGTH(first_name), ':', first_name), CONCAT(LENGTH(last_name), "
-        "':', last_name), IFNULL(CONCAT(LENGTH(course), ':', course), 'N'), "
-        "IFNULL(CAST(score + 0e0 AS BINARY), 'N'))"
+        "CONCAT_WS('#,', REPLACE(first_name, '#', '##'), REPLACE(last_name, '#', '##'), "
+        "IFNULL(REPLACE(course, '#', '##'), '#0'), IFNULL(CAST(score + 0e0 AS BINARY), '#0'))"
     )
     with pair.engine(role).connect() as connection:
         connection.execute(sql("SET SESSION group_concat_max_len = 1000000"))

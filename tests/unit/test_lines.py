@@ -15,18 +15,17 @@ def escaped(raw: bytes) -> bytes:
 
 
 def line(*parts: str | float | None) -> bytes:
-    """A serialization as both servers print it: text with its byte length, a number
-    as its text, NULL as 'N', joined by '#'."""
+    """A serialization as both servers print it: text with '#' doubled, a number as its
+    text, NULL as '#0', joined by '#,'."""
     fields = []
     for part in parts:
         if part is None:
-            fields.append(b"N")
+            fields.append(b"#0")
         elif isinstance(part, int | float):
             fields.append(str(part).encode())
         else:
-            data = part.encode()
-            fields.append(str(len(data)).encode() + b":" + data)
-    return escaped(b"#".join(fields))
+            fields.append(part.encode().replace(b"#", b"##"))
+    return escaped(b"#,".join(fields))
 
 
 def test_a_text_and_integer_key_reads_off_its_line() -> None:
@@ -35,7 +34,8 @@ def test_a_text_and_integer_key_reads_off_its_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "awkward", ["", "a#b", "3:x", "line\nbreak", "back\\slash", "\\n", "Zoë 😀", "N", "#"]
+    "awkward",
+    ["", "a#b", "3:x", "line\nbreak", "back\\slash", "\\n", "Zoë 😀", "N", "#", "#,", "##0", "#0"],
 )
 def test_text_keys_with_separators_escapes_and_unicode(awkward: str) -> None:
     assert key_of(line(awkward, "after", None), ["text", "text"]) == (awkward, "after")
@@ -51,13 +51,15 @@ def test_any_text_key_and_an_integer_round_trip(texts: list[str], number: int) -
 @pytest.mark.parametrize(
     ("raw", "kinds"),
     [
-        (b"abc#1", ["integer"]),  # not a number
-        (b"9:short", ["text"]),  # a length past the end
-        (b"x:abc", ["text"]),  # no length
-        (b"3:abcd", ["text"]),  # no separator after the value
-        (b"2:\xff\xfe", ["text"]),  # not UTF-8
-        (b"1:a\\t", ["text"]),  # an escape the servers never write
-        (b"N#1", ["integer"]),  # a NULL key part
+        (b"abc#,1", ["integer"]),  # not a number
+        (b"", ["integer"]),  # no number at all
+        (b"a#b", ["text"]),  # a '#' neither doubled nor a mark
+        (b"ab#", ["text"]),  # a '#' at the end
+        (b"\xff\xfe", ["text"]),  # not UTF-8
+        (b"a\\t", ["text"]),  # an escape the servers never write
+        (b"#0#,1", ["integer"]),  # a NULL key part
+        (b"#0#,1", ["text"]),
+        (b"a#,#0", ["text", "text"]),
     ],
 )
 def test_a_line_not_in_its_key_form_is_unreadable(raw: bytes, kinds: list[str]) -> None:
@@ -81,4 +83,4 @@ def test_differences_name_the_keys_of_lines_one_side_lacks() -> None:
 
 def test_split_reads_no_lines_from_an_empty_range() -> None:
     assert split(None) == [] == split(b"")
-    assert split(b"1:a\n1:b") == [b"1:a", b"1:b"]
+    assert split(b"a#,1\nb#,2") == [b"a#,1", b"b#,2"]
