@@ -4,6 +4,11 @@ The working tree may be mid-edit while a long run goes on (a 1M-row run takes a 
 each scenario starts a fresh interpreter), so `--sync-ref REF` exports REF's `etl/`,
 `jobs/` and `config/` into a temporary directory and runs `python -m etl` from there:
 `-m` puts the current directory first on sys.path, ahead of the editable install.
+
+Either way the code is byte-compiled first, as pip compiles a package it installs:
+under ``PYTHONDONTWRITEBYTECODE`` (set on these machines, and in the Dockerfile) each
+run would otherwise compile every module of `etl/` from source again, 0.1-0.3 s of a
+run's start that no installed copy pays.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -54,6 +60,7 @@ def has_cli(ref: str | None) -> bool:
 def checkout(ref: str | None) -> Iterator[Path]:
     """Directory to run the sync from: the repo itself, or a temporary export of ref."""
     if ref is None:
+        _compile(ROOT)
         yield ROOT
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench-etl-"))
@@ -65,6 +72,13 @@ def checkout(ref: str | None) -> Iterator[Path]:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
+        _compile(tmp)
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compile(root: Path) -> None:
+    """Byte-compile the sync's packages under ``root`` (``__pycache__``, as installed)."""
+    packages = [str(root / name) for name in ("etl", "jobs") if (root / name).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
