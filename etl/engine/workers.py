@@ -33,6 +33,11 @@ class Ahead(Generic[T]):
         self.cancel()
         self._pending = (argument, self._pool.submit(work))
 
+    def ensure(self, argument: Hashable, work: Callable[[], T]) -> None:
+        """Begin ``work`` for ``argument`` unless it is pending already (a guess that held)."""
+        if self._pending is None or self._pending[0] != argument:
+            self.start(argument, work)
+
     def take(self, argument: Hashable, work: Callable[[], T]) -> T:
         """The work started for ``argument``, or ``work()`` now if none was."""
         pending, self._pending = self._pending, None

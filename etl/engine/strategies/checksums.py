@@ -154,7 +154,14 @@ class Checksums:
             (lo, self.span, self.dense and self.lines),
             lambda: (self._find_end(run, lo, self.span), None),
         )
-        if hi is not None and not self.dense:
+        if hi is not None and self.dense and self.lines:
+            # In a dense stretch, the next range's end and lines while this one is
+            # compared and written, guessing it keeps its span (a stretch changed evenly
+            # does): the source is idle meanwhile, and the target reads a range no
+            # write of this batch touches.
+            span = self.span
+            self._ahead.start((hi, span, True), lambda: self._read_ahead(run, hi, span))
+        elif hi is not None and not self.dense:
             # While the summaries run, the next range's end, guessing this one is
             # unchanged (so the next is twice as long): right for every range of an
             # unchanged table; a wrong guess costs an index scan.
@@ -176,10 +183,9 @@ class Checksums:
         self.changed = found.changed if found is not None else self.span
         self.span, self.dense = self._paced(self.changed, run.options.batch_size)
         if hi is not None and self.dense and self.lines:
-            # The next range's end and lines are read while this one is written: the
-            # source is idle meanwhile, and the target reads a range no write touches.
+            # Dense from here on, or with another span than guessed: read that instead.
             span = self.span
-            self._ahead.start((hi, span, True), lambda: self._read_ahead(run, hi, span))
+            self._ahead.ensure((hi, span, True), lambda: self._read_ahead(run, hi, span))
         if found is None:
             return self._write(run, lo, hi, 0, None, isolate)
         if found.lines is None:
