@@ -95,8 +95,9 @@ def usable_checkpoint(checkpoint: Checkpoint | None, mode: str) -> Checkpoint | 
 def _reject_null_keys(run: Run) -> None:
     """Set aside source rows with a NULL key part: no key range contains them."""
     plan, job = run.plan, run.job
-    if not any(plan.source_table.c[name].nullable for name in job.key):
-        return  # declared NOT NULL (a primary key): PostgreSQL 15 would still scan for them
+    declared = not any(plan.source_table.c[name].nullable for name in job.key)
+    if declared and plan.source_dialect.keys_not_null:
+        return  # a primary key's columns: PostgreSQL 15 would still scan for NULLs
     with run.dbs.Source() as source:
         found = store.read_null_keys(source, plan.source_table, job.columns, job.key)
     if not found:
