@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from etl.core.counts import Counts
@@ -102,22 +101,9 @@ class DeleteBudget:
     limit: float
     unlimited: bool
     used: int = 0
-    count: Callable[[], tuple[int, int]] | None = None
-    """Both tables' exact rows (source, target), not counted yet: counted when a delete
-    first needs them, unless the whole tables' sums said them first (:meth:`counted`)."""
-
-    def counted(self, source_rows: int, target_rows: int) -> None:
-        """The exact counts: MassDeleteRefused when they alone show the guard would trip."""
-        self.count = None
-        self.target_rows = target_rows
-        refuse_obvious_mass_delete(
-            self.job, source_rows, target_rows, self.limit, unlimited=self.unlimited
-        )
 
     def take(self, deletes: int) -> None:
         """Count deletes about to be written; MassDeleteRefused when over the limit."""
-        if deletes and self.count is not None:
-            self.counted(*self.count())
         if not self.unlimited and deletes and self.used + deletes > self.limit * self.target_rows:
             raise MassDeleteRefused(self.job, self.used + deletes, self.target_rows, self.limit)
         self.used += deletes

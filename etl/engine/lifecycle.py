@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -155,7 +154,6 @@ def _start_full(run: Run, result: RunResult) -> FullPass:
         run.sizes.target_rows,
         options.max_delete_fraction,
         unlimited=not sizes.guarded(run),
-        count=partial(sizes.count_both, run) if sizes.deferred(run) else None,
     )
     log.info(
         "run_started",

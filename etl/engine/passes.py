@@ -33,14 +33,13 @@ class FullPass:
     def execute(self, run: Run) -> None:
         """Guard, set aside NULL keys, then every phase of the mode."""
         budget = run.budget
-        if budget.count is None:  # counted already (else when a delete first needs it)
-            refuse_obvious_mass_delete(
-                run.job.name,
-                run.sizes.source_rows,
-                budget.target_rows,
-                budget.limit,
-                unlimited=budget.unlimited,
-            )
+        refuse_obvious_mass_delete(
+            run.job.name,
+            run.sizes.source_rows,
+            budget.target_rows,
+            budget.limit,
+            unlimited=budget.unlimited,
+        )
         _reject_null_keys(run)
         with Workers(run.dbs) as workers:
             if run.plan.mode == "range":

@@ -5,12 +5,6 @@ Only the mass-delete guard needs exact numbers, and only when it can refuse some
 the job deletes, the operator did not lift the limit, and the target holds rows. Else
 the servers' statistics stand in (a progress bar's total, how many buckets to hash),
 and a database that keeps none is counted as before.
-
-Even a guarded run counts only when it must: between two servers the counts wait until
-the first delete is about to be written (:meth:`DeleteBudget.take`), and the whole
-tables' sums, which count both sides anyway, say them before that where they run. A
-run that deletes nothing then counts nothing. SQLite is counted at the start: its one
-writer would make a count beside an open write transaction wait.
 """
 
 from __future__ import annotations
@@ -31,24 +25,8 @@ def guarded(run: Run) -> bool:
     return not (run.options.allow_mass_delete or run.job.delete_policy == "keep")
 
 
-def deferred(run: Run) -> bool:
-    """Whether the guard's exact counts wait for its first delete (see the module's note)."""
-    plan = run.plan
-    return (
-        guarded(run)
-        and plan.source_dialect.concurrent_writers
-        and plan.target_dialect.concurrent_writers
-    )
-
-
-def count_both(run: Run) -> tuple[int, int]:
-    """Both tables' exact rows now (source, target): two index scans at once."""
-    found = _counted(run)
-    return found.source_rows, found.target_rows
-
-
 def measure(run: Run) -> TableSizes:
-    """Both tables' rows: exact when the guard needs them now (see the module's note)."""
+    """Both tables' rows: exact when the guard needs them (see the module's note)."""
     plan, dbs = run.plan, run.dbs
     if plan.target_exists:
         with dbs.Target() as session:
@@ -59,7 +37,7 @@ def measure(run: Run) -> TableSizes:
         # Nothing to delete from: the guard passes whatever the source holds.
         source = _estimate(dbs.Source, plan.source_table, plan.source_dialect)
         return TableSizes(source[0], 0, target_empty=True, exact=source[1])
-    if not guarded(run) or deferred(run):
+    if not guarded(run):
         source = _estimate(dbs.Source, plan.source_table, plan.source_dialect)
         theirs = _estimate(dbs.Target, plan.target_table, plan.target_dialect)
         return TableSizes(source[0], theirs[0], target_empty=False, exact=source[1] and theirs[1])
