@@ -64,9 +64,6 @@ class Dialect(ColumnTypes):
     """How to give a column an exact collation, for messages."""
     enforces_types: ClassVar[bool] = True
     """False where declared column types promise nothing about the values (SQLite)."""
-    keys_not_null: ClassVar[bool] = True
-    """False where a primary key column may hold NULL whatever its reflection says
-    (SQLite); else a key of NOT NULL columns holds no NULL."""
     forbids_nul: ClassVar[bool] = False
     """True where text cannot hold U+0000."""
     concurrent_writers: ClassVar[bool] = True

@@ -30,7 +30,6 @@ class SQLiteDialect(Dialect):
     exact_collations = frozenset({"BINARY"})
     exact_hint = "BINARY"
     enforces_types = False
-    keys_not_null = False  # a PRIMARY KEY column takes NULL unless declared NOT NULL
     concurrent_writers = False
     floats_finite_only = True  # NaN is stored as NULL
 

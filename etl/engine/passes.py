@@ -95,9 +95,9 @@ def usable_checkpoint(checkpoint: Checkpoint | None, mode: str) -> Checkpoint | 
 def _reject_null_keys(run: Run) -> None:
     """Set aside source rows with a NULL key part: no key range contains them."""
     plan, job = run.plan, run.job
-    declared = not any(plan.source_table.c[name].nullable for name in job.key)
-    if declared and plan.source_dialect.keys_not_null:
-        return  # a primary key's columns: PostgreSQL 15 would still scan for NULLs
+    specs = {spec.name: spec for spec in plan.source_specs or ()}
+    if all(name in specs and not specs[name].nullable for name in job.key):
+        return  # NOT NULL as the server reflects them: PostgreSQL 15 would still scan
     with run.dbs.Source() as source:
         found = store.read_null_keys(source, plan.source_table, job.columns, job.key)
     if not found:

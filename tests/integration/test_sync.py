@@ -100,6 +100,22 @@ def test_dry_run_on_a_fresh_target_creates_nothing(lite: DatabasePair) -> None:
     assert inspect(lite.engine("target")).get_table_names() == []
 
 
+@pytest.mark.parametrize("dbs", [("mariadb", "mariadb"), ("postgresql", "mariadb")], indirect=True)
+def test_a_nullable_key_on_a_server_is_scanned_for_nulls(dbs: DatabasePair) -> None:
+    """A key the job declares over nullable columns (a UNIQUE index, no primary key):
+    its NULL-key rows are set aside and reported, not skipped by the key ranges."""
+    dbs.execute(
+        "source",
+        "CREATE TABLE students (first_name VARCHAR(50) NULL, last_name VARCHAR(50) NOT NULL, "
+        "course VARCHAR(50), score FLOAT, UNIQUE (first_name, last_name))",
+    )
+    dbs.execute("source", "INSERT INTO students VALUES ('A', 'B', 'C', 1.0)")
+    dbs.execute("source", "INSERT INTO students VALUES (NULL, 'Orphan', 'c', 2.0)")
+    result = dbs.run(batch_size=10)
+    assert result.counts.rejected == 1, result.error
+    assert [row[:2] for row in dbs.rows("target")] == [("A", "B")]
+
+
 def test_empty_source_is_refused_by_the_mass_delete_guard(dbs: DatabasePair) -> None:
     """A suddenly empty source does not wipe the target; the run says why."""
     dbs.create_source(many(40))
