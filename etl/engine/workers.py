@@ -2,9 +2,11 @@
 
 Two databases (or two cores of one server) work at once, and the client's share,
 mostly waiting on sockets, releases the GIL. Each side has its own session. Work
-started ahead (the next range, read while this one is written) has threads of its
-own beside the batch's. No query may outlive the run: work started ahead that no
-batch uses is cancelled if it has not begun, and waited for if it has.
+started ahead (the next range, read while this one is written) runs in threads of its
+own, and may itself wait on a source half; source halves never wait on anything and
+have threads of their own, so no wait can ever take the last thread. No query may
+outlive the run: work started ahead that no batch uses is cancelled if it has not
+begun, and waited for if it has.
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ class Workers:
 
     def __init__(self, dbs: Databases) -> None:
         self.dbs = dbs
-        # One for the batch's source half, two for work ahead and the source half it
-        # waits for: a waiting task always leaves a thread for the one it waits on.
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="etl-source")
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="etl-ahead")
+        """Work started ahead, and streams (buckets): these may wait on source halves."""
+        self._halves = ThreadPoolExecutor(max_workers=3, thread_name_prefix="etl-source")
+        """Source halves only: each runs its query and returns, waiting on nothing."""
         self._aheads: list[Ahead[object]] = []
 
     def __enter__(self) -> Workers:
@@ -70,7 +73,8 @@ class Workers:
     def __exit__(self, *_: object) -> None:
         for ahead in self._aheads:
             ahead.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # may still wait on halves
+        self._halves.shutdown(wait=True, cancel_futures=True)
 
     def ahead(self) -> Ahead[T]:
         """A slot for work started ahead; cancelled when the pass ends."""
@@ -85,7 +89,7 @@ class Workers:
             with self.dbs.Source() as source:
                 return work(source)
 
-        return self._pool.submit(source_side)
+        return self._halves.submit(source_side)
 
     def submit(self, work: Callable[[], T]) -> Future[T]:
         """``work`` in a worker thread (it opens whatever sessions it needs)."""
