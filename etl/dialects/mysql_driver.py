@@ -4,8 +4,9 @@ PyMySQL tries TLS on every connection unless told otherwise, and builds a fresh
 ``ssl.create_default_context()`` for each, loading the system's CA certificates
 (20-40 ms of CPU a connection) that the preferred mode never checks (no CA: no
 verification). A run opens several connections to each side, mostly before its first
-batch; built once, the same context serves them all alike. Configured TLS (a CA, a
-certificate, a context of one's own) is left to PyMySQL as it is.
+batch; built once, and without the certificates it would never consult, the same
+context serves them all alike. Configured TLS (a CA, a certificate, a context of one's
+own) is left to PyMySQL as it is.
 
 ``LOAD DATA LOCAL`` lets the server ask the client for a file by name, and PyMySQL's
 ``local_infile`` would open whatever file a server names, at any query. Here the
@@ -30,6 +31,17 @@ _lock = threading.Lock()
 _preferred: list[ssl.SSLContext] = []
 
 
+def _unverified() -> ssl.SSLContext:
+    """PyMySQL's preferred-mode context (no CA given: nothing verified), minus the
+    system's CA certificates it loads and never consults: 2 ms instead of 20-40."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.options |= ssl.OP_NO_SSLv2 | ssl.OP_NO_SSLv3
+    return context
+
+
 class SharedTLSConnection(Connection):
     """A PyMySQL connection whose preferred-mode TLS context is the process's one."""
 
@@ -40,7 +52,7 @@ class SharedTLSConnection(Connection):
             return context
         with _lock:
             if not _preferred:
-                _preferred.append(create(sslp))
+                _preferred.append(_unverified())
             return _preferred[0]
 
     local_text: tuple[bytes, bytes] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,12 @@ def test_configured_tls_is_left_to_pymysql():
     shared = bare._create_ssl_ctx({})
     assert bare._create_ssl_ctx({"check_hostname": False}) is not shared
     assert bare._create_ssl_ctx({}) is shared
+    # As PyMySQL's own for the preferred mode: nothing verified, so no CA loaded.
+    assert (shared.check_hostname, shared.verify_mode) == (False, ssl.CERT_NONE)
+    assert shared.cert_store_stats()["x509_ca"] == 0
+    default = ssl.create_default_context()
+    same = default.options | ssl.OP_NO_SSLv2 | ssl.OP_NO_SSLv3
+    assert (shared.minimum_version, shared.options) == (default.minimum_version, same)
 
 
 def many(count: int, prefix: str = "S") -> list[tuple[str, str, str, float]]:
