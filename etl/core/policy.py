@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from etl.core.counts import Counts
@@ -101,9 +102,27 @@ class DeleteBudget:
     limit: float
     unlimited: bool
     used: int = 0
+    count: Callable[[], tuple[int, int]] | None = None
+    """Both tables' exact rows (source, target), not counted yet: the pass counts them
+    (or has the whole tables' sums say them) before it writes anything (:meth:`counted`)."""
+
+    def count_now(self) -> None:
+        """Count both tables if that is still to do (nothing written yet)."""
+        if self.count is not None:
+            self.counted(*self.count())
+
+    def counted(self, source_rows: int, target_rows: int) -> None:
+        """The exact counts: MassDeleteRefused when they alone show the guard would trip."""
+        self.count = None
+        self.target_rows = target_rows
+        refuse_obvious_mass_delete(
+            self.job, source_rows, target_rows, self.limit, unlimited=self.unlimited
+        )
 
     def take(self, deletes: int) -> None:
         """Count deletes about to be written; MassDeleteRefused when over the limit."""
+        if deletes and self.count is not None:
+            raise AssertionError("the mass-delete guard's counts must come before any delete")
         if not self.unlimited and deletes and self.used + deletes > self.limit * self.target_rows:
             raise MassDeleteRefused(self.job, self.used + deletes, self.target_rows, self.limit)
         self.used += deletes

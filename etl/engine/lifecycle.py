@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -140,6 +141,7 @@ def _start_full(run: Run, result: RunResult) -> FullPass:
     # Before the run is recorded: a source that cannot be counted leaves no run marked
     # running (the caller records the failure), and no write transaction waits on it.
     run.sizes = sizes.measure(run)
+    deferred = sizes.deferred(run) and not run.sizes.target_empty  # counted by the pass
     checkpoint = None
     if plan.target_exists and run.write:
         with UnitOfWork(run) as uow:
@@ -154,6 +156,7 @@ def _start_full(run: Run, result: RunResult) -> FullPass:
         run.sizes.target_rows,
         options.max_delete_fraction,
         unlimited=not sizes.guarded(run),
+        count=partial(sizes.count_both, run) if deferred else None,
     )
     log.info(
         "run_started",

@@ -33,13 +33,14 @@ class FullPass:
     def execute(self, run: Run) -> None:
         """Guard, set aside NULL keys, then every phase of the mode."""
         budget = run.budget
-        refuse_obvious_mass_delete(
-            run.job.name,
-            run.sizes.source_rows,
-            budget.target_rows,
-            budget.limit,
-            unlimited=budget.unlimited,
-        )
+        if budget.count is None:  # counted already (else by the pass, before it writes)
+            refuse_obvious_mass_delete(
+                run.job.name,
+                run.sizes.source_rows,
+                budget.target_rows,
+                budget.limit,
+                unlimited=budget.unlimited,
+            )
         _reject_null_keys(run)
         with Workers(run.dbs) as workers:
             if run.plan.mode == "range":

@@ -95,21 +95,48 @@ def _run(pair: DatabasePair, job: Job = JOB, **options: Any) -> tuple[RunResult,
     return result, next(e for e in logs if e["event"] == "run_started")
 
 
-def test_a_guarded_run_counts_both_tables_exactly(maria: DatabasePair) -> None:
-    """Deletes propagate under a limit: both tables are counted, as the guard compares them."""
+@pytest.mark.parametrize("sums_first", [True, False])
+def test_a_guarded_run_counts_both_tables_before_its_first_delete(
+    maria: DatabasePair, monkeypatch: pytest.MonkeyPatch, sums_first: bool
+) -> None:
+    """Deletes propagate under a limit: both tables are counted exactly, as the guard
+    compares them, before the first delete: by the whole tables' sums where they come
+    first, else by two counts once a delete needs them."""
+    from etl.engine.strategies import checksums
+
+    monkeypatch.setattr(checksums, "whole_table_first", lambda *_: sums_first)
     maria.create_source(many(30))
     maria.run(batch_size=10)
     maria.execute("source", "DELETE FROM students WHERE first_name < 'S00003'")
     with _statements() as seen:
-        result, started = _run(maria, max_delete_fraction=0.5)
+        result, started = _run(maria, max_delete_fraction=0.05)  # 3 of 30 would be over
+    assert result.status == "refused"
+    assert "refused to delete 3 of 30 target rows" in (result.error or "")
+    assert not [s for s in seen if s.startswith("delete from students")]
+    assert len(_row_counts(seen)) == (0 if sums_first else 2)
+    assert started["rows_counted"] is False  # statistics at the start
+    result, _ = _run(maria, max_delete_fraction=0.5)
     assert result.status == "succeeded", result.error
-    assert len(_row_counts(seen)) == 2
-    assert (started["source_rows"], started["target_rows"], started["rows_counted"]) == (
-        27,
-        30,
-        True,
-    )
     assert result.counts.deleted == 3
+
+
+def test_a_guarded_run_of_an_unchanged_table_counts_nothing(dbs: DatabasePair) -> None:
+    """Between servers the whole tables' sums count both sides anyway: the guard takes
+    their counts. SQLite (no sums) is counted at the start."""
+    dbs.create_source(many(30))
+    dbs.run(batch_size=10)
+    for role, backend in (("source", dbs.source_backend), ("target", dbs.target_backend)):
+        if backend == "postgresql":  # statistics to estimate by (a new table has none)
+            dbs.execute(role, "ANALYZE students")
+    with _statements() as seen:
+        result, started = _run(dbs, max_delete_fraction=0.5)
+    assert result.status == "succeeded", result.error
+    assert result.counts.unchanged == 30
+    if "sqlite" in (dbs.source_backend, dbs.target_backend):
+        assert len(_row_counts(seen)) == 2
+    else:
+        assert _row_counts(seen) == []
+        assert started["rows_counted"] is False
 
 
 def test_a_job_that_keeps_deleted_rows_counts_neither_table(maria: DatabasePair) -> None:
@@ -155,9 +182,11 @@ def test_an_empty_source_is_still_refused_against_a_full_target(dbs: DatabasePai
     dbs.create_source(many(20))
     dbs.run(batch_size=10)
     dbs.execute("source", "DELETE FROM students")
-    result, started = _run(dbs, max_delete_fraction=0.5)
+    with _statements() as seen:
+        result, _ = _run(dbs, max_delete_fraction=0.5)
     assert result.status == "refused"
-    assert (started["source_rows"], started["target_rows"]) == (0, 20)
+    assert "refused to delete 20 of 20 target rows" in (result.error or "")
+    assert not [s for s in seen if s.startswith("delete from students")]
     assert len(dbs.rows("target")) == 20
 
 

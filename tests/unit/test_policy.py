@@ -78,6 +78,39 @@ def test_the_delete_budget_counts_until_the_limit() -> None:
     assert budget.used == 5  # a refused take changes nothing
 
 
+def test_a_budget_counts_the_tables_once_before_any_delete() -> None:
+    """The pass counts (or hands the sums' counts) before it writes; a delete before
+    that would be a bug, refused outright."""
+    counted: list[int] = []
+
+    def count() -> tuple[int, int]:
+        counted.append(1)
+        return 95, 100
+
+    early = DeleteBudget("students", target_rows=7, limit=0.5, unlimited=False, count=count)
+    early.take(0)  # upserts alone
+    with pytest.raises(AssertionError):
+        early.take(1)
+    budget = DeleteBudget("students", target_rows=7, limit=0.5, unlimited=False, count=count)
+    budget.count_now()
+    budget.count_now()
+    assert (counted, budget.target_rows, budget.count) == ([1], 100, None)
+    budget.take(50)
+    with pytest.raises(MassDeleteRefused):
+        budget.take(1)
+
+
+def test_counts_that_show_an_emptied_source_refuse_before_any_delete() -> None:
+    budget = DeleteBudget("students", 0, 0.5, unlimited=False, count=lambda: (0, 100))
+    with pytest.raises(MassDeleteRefused, match="refused to delete 100 of 100"):
+        budget.count_now()
+    assert budget.used == 0
+    said = DeleteBudget("students", 0, 0.5, unlimited=False, count=lambda: (0, 0))
+    with pytest.raises(MassDeleteRefused):
+        said.counted(10, 100)  # the whole tables' sums said them
+    assert said.count is None
+
+
 def test_an_unlimited_budget_only_counts() -> None:
     """With the guard lifted deletes are still counted, never refused."""
     budget = DeleteBudget("students", target_rows=1, limit=0.0, unlimited=True)

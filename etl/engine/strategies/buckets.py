@@ -191,6 +191,7 @@ class Buckets:
     def batch(self, run: Run, lo: Key | None, isolate: bool) -> Batch:
         if self.remaining is None:
             self._summarise(run)
+        run.budget.count_now()  # the whole tables' sums were skipped: count before writing
         assert self.remaining is not None
         while not self.pending and (self.remaining or self.lines_from is not None):
             if self.lines_from is not None:

@@ -65,6 +65,8 @@ def equal_tables(run: Run, workers: Workers, scopes: tuple[checksum.Scope, ...])
         lambda t: checksum.table_summary(t, target, route),
     )
     log.info("tables_compared", equal=theirs == ours, source_rows=theirs[0])
+    if run.budget.count is not None:  # the guard's counts, said by the sums for free
+        run.budget.counted(theirs[0], ours[0])
     return theirs[0] if theirs == ours else None
 
 
@@ -149,6 +151,7 @@ class Checksums:
             rows = equal_tables(run, self.workers, self.scopes)
             if rows is not None:
                 return self._unchanged(run, None, rows)
+        run.budget.count_now()  # the sums said nothing (skipped, or a resumed pass)
         source, target = self.scopes
         hi, read = self._ahead.take(
             (lo, self.span, self.dense and self.lines),
