@@ -24,6 +24,7 @@ from etl.core.counts import TableSizes
 from etl.dialects import Dialect
 from etl.engine import store
 from etl.engine.run import Run
+from etl.engine.strategies import checksums
 
 
 def guarded(run: Run) -> bool:
@@ -34,9 +35,7 @@ def guarded(run: Run) -> bool:
 def deferred(run: Run) -> bool:
     """Whether the guard's exact counts wait for the pass's first look (the module's
     note): a guarded run whose pass compares checksums."""
-    plan, job = run.plan, run.job
-    summed = plan.hashing is not None and job.transform is None and job.validate is None
-    return guarded(run) and summed and plan.target_exists
+    return guarded(run) and checksums.sums_first(run)
 
 
 def count_both(run: Run) -> tuple[int, int]:

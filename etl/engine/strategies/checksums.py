@@ -36,11 +36,16 @@ def usable(run: Run) -> bool:
     it is: with a transform or a business rule, an unchanged checksum would not prove
     the row need not be checked. An empty target has nothing to compare.
     """
+    return sums_first(run) and not run.sizes.target_empty
+
+
+def sums_first(run: Run) -> bool:
+    """Whether a pass into a target that holds rows compares checksums (this strategy,
+    or buckets), whose first look is the whole tables' sums."""
     plan, job = run.plan, run.job
     return (
         plan.hashing is not None
         and plan.target_exists
-        and not run.sizes.target_empty
         and job.transform is None
         and job.validate is None
     )
