@@ -140,8 +140,6 @@ class Checksums:
         self.scopes = checksum.scopes(plan, job.columns, job.key)
         self.span = run.options.batch_size
         self.dense = False
-        self.changed = 0
-        """Keys that differed in the last range compared row by row (0: none yet)."""
         self.compared_whole = False
         """The whole tables were compared (at a pass's start, not on resuming one)."""
         self._ahead: Ahead[tuple[Key | None, _Lines | None]] = workers.ahead()
@@ -188,8 +186,8 @@ class Checksums:
         if found is not None and found.target_rows == 0 < found.source_rows:
             self.dense = False
             return self._load(run, lo, isolate)
-        self.changed = found.changed if found is not None else self.span
-        self.span, self.dense = self._paced(self.changed, run.options.batch_size)
+        changed = found.changed if found is not None else self.span
+        self.span, self.dense = self._paced(changed, run.options.batch_size)
         if hi is not None and self.dense and self.lines:
             # Dense from here on, or with another span than guessed: read that instead.
             span = self.span
@@ -241,7 +239,7 @@ class Checksums:
             )
 
     def _unchanged(self, run: Run, hi: Key | None, count: int) -> Batch:
-        self.span, self.changed = grown(self.span, run.options.batch_size), 0
+        self.span = grown(self.span, run.options.batch_size)
         counts = Counts(rows_read=count, unchanged=count)
         if hi is None and run.write and run.checkpoint_stored:
             with UnitOfWork(run) as uow:
